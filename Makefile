@@ -1,0 +1,52 @@
+# Everything the README's commands need: a virtualenv inside the repo, installs, run, tests.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
+# Ray's token auth switches itself on after a local ray.init; local runs and CI disable it.
+export RAY_AUTH_MODE ?= disabled
+export RAY_TMPDIR ?= /tmp/rtstt-ray
+export HF_HUB_OFFLINE ?= 1
+export PYTHONDONTWRITEBYTECODE ?= 1
+
+.PHONY: setup test test-unit check lint typecheck serve bench schema clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip
+	$(PIP) torch==2.13.0
+	$(PIP) -e ".[dev]"
+	touch $@
+
+test: setup
+	$(PY) -m pytest
+
+test-unit: setup
+	$(PY) -m pytest -m "not model and not e2e"
+
+lint: setup
+	$(VENV)/bin/ruff check app deployments tests scripts
+	$(VENV)/bin/ruff format --check app deployments tests scripts
+
+typecheck: setup
+	$(VENV)/bin/mypy app
+
+check: lint typecheck test
+
+# a local development key unless the environment brings real ones
+serve: export STT_API_KEYS ?= local:dev-key-change-me
+serve: setup
+	mkdir -p $(RAY_TMPDIR)
+	$(VENV)/bin/ray start --head --num-cpus 2 --include-dashboard=false --temp-dir $(RAY_TMPDIR) --disable-usage-stats
+	trap '$(VENV)/bin/ray stop --force' EXIT INT TERM; $(VENV)/bin/serve run --address auto serve_config.yaml
+
+bench: setup
+	$(PY) scripts/bench_stream.py --sessions 1,2,4
+
+schema: setup
+	$(PY) -m app schema > schema/protocol.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

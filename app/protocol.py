@@ -1,0 +1,292 @@
+"""Every wire message, as pydantic models.
+
+Client → server messages are JSON text frames on ``/v1/stream/control`` (or on
+``/v1/stream/audio`` when a client uses only that socket), each tagged by
+``type`` and parsed through one discriminated union (:data:`ClientMessage`);
+unknown types and unknown fields are rejected.
+
+Server → client messages are tagged by ``type`` as well (:data:`ServerMessage`).
+Result payloads keep the seed's field names (``data.text``, ``data.audio.start`` …).
+Times on the wire: ``timestamp`` fields are ISO 8601 (UTC) wall-clock times of the
+audio (the stream's ``audio_start`` plus the offset); ``audio_*`` and word
+``start``/``end`` fields are seconds from the start of the stream's audio.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from app.config import SessionOptions, describe_validation_error
+from app.errors import InvalidMessage, UnknownCommand
+
+PROTOCOL_VERSION = "1.0"
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------- client → server
+
+
+class StartStream(_Msg):
+    type: Literal["start_stream"] = "start_stream"
+    audio_start: datetime | None = Field(None, description="wall-clock time of the first audio sample; now when absent")
+    options: SessionOptions = Field(default_factory=SessionOptions)
+    last_seq: int | None = Field(
+        None, ge=0, description="on reconnect: the last final seq received; later finals are replayed"
+    )
+
+
+class StopStream(_Msg):
+    type: Literal["stop_stream"] = "stop_stream"
+    audio_end: datetime | None = None
+
+
+class PauseStream(_Msg):
+    type: Literal["pause_stream"] = "pause_stream"
+
+
+class ResumeStream(_Msg):
+    type: Literal["resume_stream"] = "resume_stream"
+
+
+class Configure(_Msg):
+    type: Literal["configure"] = "configure"
+    options: dict[str, Any] = Field(description="a partial SessionOptions; merged into the current options")
+
+
+class Finalize(_Msg):
+    type: Literal["finalize"] = "finalize"
+
+
+class KeepAlive(_Msg):
+    type: Literal["keep_alive"] = "keep_alive"
+
+
+ClientMessage = Annotated[
+    StartStream | StopStream | PauseStream | ResumeStream | Configure | Finalize | KeepAlive,
+    Field(discriminator="type"),
+]
+_client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
+CLIENT_TYPES = ("start_stream", "stop_stream", "pause_stream", "resume_stream", "configure", "finalize", "keep_alive")
+
+
+def parse_client_message(raw: str | bytes | dict[str, Any]) -> ClientMessage:
+    """Parse one client message; raise :class:`InvalidMessage` or :class:`UnknownCommand`."""
+    if isinstance(raw, str | bytes):
+        try:
+            data = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidMessage("message is not valid JSON") from exc
+    else:
+        data = raw
+    if not isinstance(data, dict):
+        raise InvalidMessage("message must be a JSON object with a 'type' field")
+    kind = data.get("type")
+    if not isinstance(kind, str):
+        raise InvalidMessage("message has no 'type' field")
+    if kind not in CLIENT_TYPES:
+        raise UnknownCommand(f"unknown command {kind[:40]!r}; expected one of {', '.join(CLIENT_TYPES)}")
+    try:
+        return _client_adapter.validate_python(data)
+    except ValidationError as exc:
+        raise InvalidMessage(f"invalid {kind}: {describe_validation_error(exc)}") from exc
+
+
+# --------------------------------------------------------------------------- result payloads
+
+
+class Word(_Msg):
+    word: str
+    start: float = Field(description="seconds from stream start")
+    end: float
+    confidence: float = Field(ge=0.0, le=1.0)
+    stable: bool | None = Field(None, description="partials: confirmed by two consecutive hypotheses")
+    speaker: str | None = None
+
+
+class PartialData(_Msg):
+    text: str
+    confidence: float
+    timestamp: datetime
+    is_final: Literal[False] = False
+    audio_start: float
+    audio_current: float
+    speaker: str | None = None
+    wake_word_detected: bool = False
+    stable_text: str = Field("", description="prefix confirmed by LocalAgreement-2; it will not change")
+    words: list[Word] = Field(default_factory=list)
+
+
+class AudioSpan(_Msg):
+    start: float
+    end: float
+    duration: float
+
+
+class SpeakerSegment(_Msg):
+    start: float
+    end: float
+
+
+class SpeakerDetail(_Msg):
+    id: str
+    speaking_time: float
+    segments: list[SpeakerSegment]
+
+
+class Speakers(_Msg):
+    count: int
+    details: list[SpeakerDetail]
+
+
+class SentimentScore(_Msg):
+    label: Literal["positive", "negative", "neutral"]
+    score: float
+
+
+class SentenceSentiment(_Msg):
+    text: str
+    sentiment: Literal["positive", "negative", "neutral"]
+    score: float
+
+
+class Sentiment(_Msg):
+    overall: SentimentScore
+    by_sentence: list[SentenceSentiment] = Field(default_factory=list)
+
+
+class Topic(_Msg):
+    topic: str
+    confidence: float
+    mentions: list[str] = Field(default_factory=list)
+
+
+class Analysis(_Msg):
+    sentiment: Sentiment | None = None
+    topics: list[Topic] | None = None
+
+
+class Profanity(_Msg):
+    detected: bool = False
+    filtered_words: list[str] = Field(default_factory=list)
+
+
+class Filters(_Msg):
+    profanity: Profanity = Field(default_factory=Profanity)
+
+
+class FinalData(_Msg):
+    text: str
+    is_final: Literal[True] = True
+    confidence: float
+    audio: AudioSpan
+    timestamp: datetime
+    speakers: Speakers | None = None
+    analysis: Analysis = Field(default_factory=Analysis)
+    filters: Filters = Field(default_factory=Filters)
+    wake_word_detected: bool = False
+    words: list[Word] = Field(default_factory=list)
+    transcription_time: float | None = Field(
+        None, description="seconds the main model took; with print_transcription_time"
+    )
+
+
+# --------------------------------------------------------------------------- server → client
+
+
+class _ServerMsg(_Msg):
+    session_id: str
+
+
+class AudioFormat(_Msg):
+    sample_rate: int
+    encoding: str
+    channels: int
+
+
+class SessionStarted(_ServerMsg):
+    type: Literal["session_started"] = "session_started"
+    protocol_version: str = PROTOCOL_VERSION
+    resumed: bool = False
+    audio: AudioFormat
+    options: SessionOptions
+
+
+class SpeechStarted(_ServerMsg):
+    type: Literal["speech_started"] = "speech_started"
+    utterance_id: int
+    audio_start: float
+    timestamp: datetime
+
+
+class PartialResult(_ServerMsg):
+    type: Literal["partial_result"] = "partial_result"
+    utterance_id: int
+    data: PartialData
+
+
+class FinalResult(_ServerMsg):
+    type: Literal["final_result"] = "final_result"
+    utterance_id: int
+    seq: int = Field(description="1, 2, 3 … per session; resume with the last seq received")
+    data: FinalData
+
+
+class UtteranceEnd(_ServerMsg):
+    type: Literal["utterance_end"] = "utterance_end"
+    utterance_id: int
+    audio_end: float
+    reason: Literal["silence", "max_length", "finalize", "stop", "pause"]
+
+
+class SessionEnded(_ServerMsg):
+    type: Literal["session_ended"] = "session_ended"
+    reason: Literal["stopped", "idle_timeout", "max_duration", "error", "shutdown"]
+    audio_duration: float
+    finals: int
+
+
+class Warning_(_ServerMsg):
+    type: Literal["warning"] = "warning"
+    code: str
+    message: str
+
+
+class Error(_ServerMsg):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    fatal: bool = False
+
+
+ServerMessage = Annotated[
+    SessionStarted | SpeechStarted | PartialResult | FinalResult | UtteranceEnd | SessionEnded | Warning_ | Error,
+    Field(discriminator="type"),
+]
+server_adapter: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
+
+
+def parse_server_message(raw: str | bytes | dict[str, Any]) -> ServerMessage:
+    if isinstance(raw, str | bytes):
+        return server_adapter.validate_json(raw)
+    return server_adapter.validate_python(raw)
+
+
+def dump(msg: BaseModel) -> str:
+    return msg.model_dump_json(exclude_none=False)
+
+
+def json_schema() -> dict[str, Any]:
+    """The protocol's JSON Schema (client and server messages); exported to ``schema/protocol.json``."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": f"Real-time STT streaming protocol {PROTOCOL_VERSION}",
+        "client_message": _client_adapter.json_schema(),
+        "server_message": server_adapter.json_schema(),
+    }

@@ -1,0 +1,427 @@
+"""One streaming session: audio in, partial and final results out.
+
+The controller owns all of a session's state (decoder, buffer, VAD, segmenter,
+hypotheses) and drives it through ports: two :class:`~app.transcript.Transcriber`
+ports (realtime and main model) and an ``emit`` callback for server messages.
+It does no I/O of its own and takes an injected clock, so it runs the same in
+the file mode, in unit tests with fakes, and inside a Ray session host.
+
+Ordering guarantees: messages of one utterance come as ``speech_started``,
+``partial_result``\\*, ``utterance_end``, ``final_result``; finals come in
+utterance order with ``seq`` 1, 2, 3 …; a partial or final only ever holds
+words of its own utterance (each call covers only that utterance's audio, and
+a partial that returns after its utterance ended is dropped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+import numpy as np
+
+from app import protocol as p
+from app.audio import RingBuffer, make_decoder
+from app.config import ServerSettings, SessionOptions
+from app.errors import AudioTooFast, InvalidState
+from app.metrics import Metrics, NullMetrics
+from app.session import results
+from app.session.timeline import Timeline
+from app.streaming.agreement import LocalAgreement
+from app.streaming.guards import clean
+from app.streaming.policy import PartialPolicy
+from app.transcript import SAMPLE_RATE, Audio, Transcriber, TranscribeRequest, Transcript, WordTiming
+from app.vad import EndReason, Segmenter, SpeechStart, UtteranceEnd, VoiceDetector
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[p.ServerMessage], Awaitable[None]]
+
+
+class Clock(Protocol):
+    def monotonic(self) -> float: ...
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class SessionState(enum.Enum):
+    CREATED = "created"
+    STREAMING = "streaming"
+    PAUSED = "paused"
+    STOPPING = "stopping"
+    ENDED = "ended"
+
+
+_ALLOWED: dict[str, tuple[SessionState, ...]] = {
+    "start_stream": (SessionState.CREATED,),
+    "stop_stream": (SessionState.STREAMING, SessionState.PAUSED),
+    "pause_stream": (SessionState.STREAMING,),
+    "resume_stream": (SessionState.PAUSED,),
+    "configure": (SessionState.STREAMING, SessionState.PAUSED),
+    "finalize": (SessionState.STREAMING, SessionState.PAUSED),
+    "keep_alive": (SessionState.CREATED, SessionState.STREAMING, SessionState.PAUSED),
+}
+
+
+class FinalEnricher(Protocol):
+    """A stage between the main model and the client (diarizer, analyzer …)."""
+
+    async def enrich(self, final: p.FinalResult, audio: Audio, options: SessionOptions) -> p.FinalResult: ...
+
+
+@dataclass(slots=True)
+class Ports:
+    realtime: Transcriber
+    main: Transcriber
+    enrichers: Sequence[FinalEnricher] = ()
+
+
+@dataclass(slots=True)
+class _Utterance:
+    id: int
+    start: int
+    agreement: LocalAgreement = field(default_factory=LocalAgreement)
+
+
+@dataclass(frozen=True, slots=True)
+class _FinalJob:
+    utterance_id: int
+    start: int
+    end: int
+    audio: Audio
+    ended_at: float  # monotonic time the utterance end was found
+
+
+class StreamSession:
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        settings: ServerSettings,
+        ports: Ports,
+        emit: Emit,
+        clock: Clock | None = None,
+        enforce_realtime: bool = True,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.session_id = session_id
+        self.settings = settings
+        self.options: SessionOptions = settings.default_options
+        self.state = SessionState.CREATED
+        self._ports = ports
+        self._emit = emit
+        self._clock = clock or SystemClock()
+        self._metrics: Metrics = metrics or NullMetrics()
+        self._enforce_realtime = enforce_realtime
+        limits = settings.limits
+        self._ring = RingBuffer(int(limits.max_buffer_s * SAMPLE_RATE), drop_oldest=True)
+        self._timeline = Timeline(self._clock.now())
+        self._policy = PartialPolicy(
+            min_interval=int(settings.partial_min_interval_s * SAMPLE_RATE),
+            max_interval=int(settings.partial_max_interval_s * SAMPLE_RATE),
+        )
+        self._utt: _Utterance | None = None
+        self._finals: asyncio.Queue[_FinalJob | None] = asyncio.Queue()
+        self._final_worker: asyncio.Task[None] | None = None
+        self._partial_task: asyncio.Task[None] | None = None
+        self._seq = 0
+        self.started_at = self._clock.monotonic()
+        self.last_activity = self.started_at
+        self._received_samples = 0
+        self._lock = asyncio.Lock()  # audio and commands are applied one at a time
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def finals_sent(self) -> int:
+        return self._seq
+
+    @property
+    def audio_seconds(self) -> float:
+        return self._timeline.seconds(self._ring.end_offset)
+
+    async def handle(self, msg: p.ClientMessage) -> None:
+        """Apply one client command; bad state raises :class:`InvalidState`."""
+        async with self._lock:
+            self.last_activity = self._clock.monotonic()
+            if self.state not in _ALLOWED[msg.type]:
+                raise InvalidState(f"{msg.type} is not allowed while the session is {self.state.value}")
+            match msg:
+                case p.StartStream():
+                    await self._start(msg)
+                case p.StopStream():
+                    await self._stop("stopped")
+                case p.PauseStream():
+                    await self._end_utterance("pause")
+                    self.state = SessionState.PAUSED
+                case p.ResumeStream():
+                    self.state = SessionState.STREAMING
+                case p.Configure():
+                    await self._configure(msg)
+                case p.Finalize():
+                    await self._end_utterance("finalize")
+                case p.KeepAlive():
+                    pass
+
+    async def feed(self, data: bytes) -> None:
+        """One frame of client audio. Bad audio raises an :class:`AudioError`; the
+        frame is dropped and the session goes on."""
+        async with self._lock:
+            self.last_activity = self._clock.monotonic()
+            if self.state in (SessionState.STOPPING, SessionState.ENDED):
+                raise InvalidState("the stream has been stopped; start a new session to send more audio")
+            samples = self._decoder.feed(data)
+            self._check_pace(len(samples))
+            self._metrics.count("audio_seconds", len(samples) / SAMPLE_RATE)
+            if self.state is SessionState.PAUSED:
+                self._timeline.add_gap(self._ring.end_offset, len(samples))
+                return
+            await self._process(samples)
+
+    async def stop(self, reason: str = "stopped") -> None:
+        """Flush and end: every utterance gets its final before ``session_ended``."""
+        async with self._lock:
+            if self.state in (SessionState.STREAMING, SessionState.PAUSED):
+                await self._stop(reason)
+
+    async def abort(self) -> None:
+        """Drop everything without a flush (server shutdown)."""
+        for task in (self._partial_task, self._final_worker):
+            if task is not None:
+                task.cancel()
+        self.state = SessionState.ENDED
+
+    # ------------------------------------------------------------------ commands
+
+    async def _start(self, msg: p.StartStream) -> None:
+        self.options = msg.options
+        self._decoder = make_decoder(msg.options.audio, self.settings.limits)
+        self._timeline = Timeline(msg.audio_start or self._clock.now())
+        self._new_vad()
+        self.started_at = self._clock.monotonic()
+        self._final_worker = asyncio.create_task(self._run_finals(), name=f"finals-{self.session_id}")
+        self.state = SessionState.STREAMING
+        audio = msg.options.audio
+        await self._emit(
+            p.SessionStarted(
+                session_id=self.session_id,
+                audio=p.AudioFormat(sample_rate=audio.sample_rate, encoding=audio.encoding, channels=audio.channels),
+                options=msg.options,
+            )
+        )
+
+    async def _stop(self, reason: str) -> None:
+        self.state = SessionState.STOPPING
+        tail = self._decoder.flush()
+        if len(tail):
+            await self._process(tail)
+        await self._end_utterance("stop")
+        if self._partial_task is not None:
+            self._partial_task.cancel()
+        await self._finals.put(None)
+        if self._final_worker is not None:
+            await self._final_worker
+        self.state = SessionState.ENDED
+        await self._emit(
+            p.SessionEnded(
+                session_id=self.session_id,
+                reason=reason,
+                audio_duration=self.audio_seconds,
+                finals=self._seq,
+            )
+        )
+
+    async def _configure(self, msg: p.Configure) -> None:
+        new = self.options.merged(msg.options)
+        if new.audio != self.options.audio:
+            raise InvalidState("audio format cannot change during a stream; start a new session")
+        vad_changed = new.vad != self.options.vad
+        self.options = new
+        if vad_changed:
+            self._detector.reconfigure(new.vad)
+            self._segmenter.reconfigure(new.vad)
+
+    def _new_vad(self) -> None:
+        self._detector = VoiceDetector(self.options.vad, start_offset=self._ring.end_offset)
+        self._segmenter = Segmenter(self.options.vad, start_offset=self._ring.end_offset)
+
+    # ------------------------------------------------------------------ audio path
+
+    def _check_pace(self, n: int) -> None:
+        self._received_samples += n
+        if not self._enforce_realtime:
+            return
+        limits = self.settings.limits
+        elapsed = self._clock.monotonic() - self.started_at
+        allowed = elapsed * limits.max_realtime_factor + limits.realtime_burst_s
+        if self._received_samples / SAMPLE_RATE > allowed:
+            self._received_samples -= n
+            raise AudioTooFast(
+                f"audio is arriving faster than {limits.max_realtime_factor:g}x real time "
+                f"(after a {limits.realtime_burst_s:g} s allowance); this frame was dropped"
+            )
+
+    async def _process(self, samples: Audio) -> None:
+        if not len(samples):
+            return
+        self._ring.write(samples)
+        for decision in self._detector.push(samples):
+            for event in self._segmenter.push(decision.is_speech, decision.end):
+                await self._on_segment_event(event)
+        self._release()
+        self._maybe_partial()
+
+    async def _on_segment_event(self, event: SpeechStart | UtteranceEnd) -> None:
+        if isinstance(event, SpeechStart):
+            self._utt = _Utterance(event.utterance_id, event.start)
+            self._policy.reset()
+            await self._emit(
+                p.SpeechStarted(
+                    session_id=self.session_id,
+                    utterance_id=event.utterance_id,
+                    audio_start=self._timeline.seconds(event.start),
+                    timestamp=self._timeline.wall_time(event.start),
+                )
+            )
+        else:
+            await self._finish_utterance(event.utterance_id, event.start, event.end, event.reason)
+
+    async def _end_utterance(self, reason: EndReason) -> None:
+        for event in self._segmenter.force_end(self._ring.end_offset, reason):
+            await self._on_segment_event(event)
+
+    async def _finish_utterance(self, utterance_id: int, start: int, end: int, reason: str) -> None:
+        self._utt = None
+        start = max(start, self._ring.start_offset)
+        end = min(end, self._ring.end_offset)
+        audio = self._ring.read(start, end) if end > start else np.zeros(0, np.float32)
+        await self._emit(
+            p.UtteranceEnd(
+                session_id=self.session_id,
+                utterance_id=utterance_id,
+                audio_end=self._timeline.seconds(end),
+                reason=reason,
+            )
+        )
+        self._finals.put_nowait(_FinalJob(utterance_id, start, end, audio, self._clock.monotonic()))
+
+    def _release(self) -> None:
+        keep = self._segmenter.keep_from if self._utt is None else self._utt.start
+        self._ring.release(max(self._ring.released_offset, min(keep, self._ring.end_offset)))
+
+    # ------------------------------------------------------------------ partials
+
+    def _maybe_partial(self) -> None:
+        utt = self._utt
+        if utt is None or not self.options.features.interim_results:
+            return
+        now = self._ring.end_offset
+        if not self._policy.should_run(utt.start, now):
+            return
+        self._policy.started(now)
+        audio = self._ring.read(utt.start, now)
+        self._partial_task = asyncio.create_task(self._run_partial(utt, now, audio))
+
+    async def _run_partial(self, utt: _Utterance, end: int, audio: Audio) -> None:
+        t0 = self._clock.monotonic()
+        try:
+            transcript = await self._ports.realtime.transcribe(self._request(audio))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # a lost partial is harmless: the next one or the final covers it
+            log.warning("realtime transcription failed", extra={"session_id": self.session_id}, exc_info=True)
+            self._policy.finished(self._clock.monotonic() - t0)
+            return
+        latency = self._clock.monotonic() - t0
+        self._policy.finished(latency)
+        self._metrics.observe("partial_latency_s", latency)
+        async with self._lock:
+            if self._utt is not utt:
+                return  # its utterance ended meanwhile: the final covers it
+            words = _shift(clean(transcript, len(audio)).words, utt.start)
+            hyp = utt.agreement.update(words)
+            if hyp.words:
+                await self._emit(
+                    results.partial_result(
+                        self.session_id,
+                        utt.id,
+                        stable=hyp.stable,
+                        tentative=hyp.tentative,
+                        utterance_start=utt.start,
+                        current=end,
+                        timeline=self._timeline,
+                        options=self.options,
+                    )
+                )
+            self._maybe_partial()
+
+    # ------------------------------------------------------------------ finals
+
+    async def _run_finals(self) -> None:
+        while (job := await self._finals.get()) is not None:
+            try:
+                await self._final(job)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("final transcription failed", extra={"session_id": self.session_id})
+                await self._emit(
+                    p.Error(
+                        session_id=self.session_id,
+                        code="transcription_failed",
+                        message=f"utterance {job.utterance_id} could not be transcribed; the stream goes on",
+                    )
+                )
+
+    async def _final(self, job: _FinalJob) -> None:
+        if len(job.audio) < SAMPLE_RATE // 10:
+            return
+        t0 = self._clock.monotonic()
+        transcript: Transcript = clean(await self._ports.main.transcribe(self._request(job.audio)), len(job.audio))
+        elapsed = self._clock.monotonic() - t0
+        words = _shift(transcript.words, job.start)
+        text = results.join_words(words) if words else transcript.text
+        if not text.strip():
+            return
+        self._seq += 1
+        final = results.final_result(
+            self.session_id,
+            job.utterance_id,
+            self._seq,
+            words=words,
+            text=text,
+            start=job.start,
+            end=job.end,
+            timeline=self._timeline,
+            options=self.options,
+            transcription_time=elapsed,
+        )
+        for enricher in self._ports.enrichers:
+            final = await enricher.enrich(final, job.audio, self.options)
+        await self._emit(final)
+        self._metrics.observe("final_latency_s", self._clock.monotonic() - job.ended_at)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _request(self, audio: Audio) -> TranscribeRequest:
+        return TranscribeRequest(
+            audio=audio, language=self.options.language, initial_prompt=self.options.initial_prompt
+        )
+
+
+def _shift(words: Sequence[WordTiming], offset: int) -> tuple[WordTiming, ...]:
+    return tuple(WordTiming(w.text, w.start + offset, w.end + offset, w.probability) for w in words)

@@ -1,0 +1,78 @@
+"""LocalAgreement-2: words are stable once two consecutive hypotheses agree.
+
+The realtime model re-transcribes the whole utterance in progress, so each
+hypothesis is a full word list from the utterance start. A word becomes stable
+when it is in the common prefix of two consecutive hypotheses; stable words
+never change afterwards (the idea of whisper_streaming's ``HypothesisBuffer``,
+without its model coupling).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from app.transcript import WordTiming
+
+_NORM = re.compile(r"[^\w']+")
+
+
+def normalize_word(text: str) -> str:
+    """The comparison key of a word: lower case, no punctuation."""
+    return _NORM.sub("", text.lower())
+
+
+def common_prefix_len(a: Sequence[WordTiming], b: Sequence[WordTiming]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if normalize_word(x.text) != normalize_word(y.text):
+            break
+        n += 1
+    return n
+
+
+@dataclass(frozen=True, slots=True)
+class Hypothesis:
+    stable: tuple[WordTiming, ...]
+    tentative: tuple[WordTiming, ...]
+
+    @property
+    def words(self) -> tuple[WordTiming, ...]:
+        return self.stable + self.tentative
+
+
+class LocalAgreement:
+    """Tracks one utterance's hypotheses; create a new one per utterance."""
+
+    def __init__(self) -> None:
+        self._stable: list[WordTiming] = []
+        self._previous: tuple[WordTiming, ...] = ()
+
+    @property
+    def stable(self) -> tuple[WordTiming, ...]:
+        return tuple(self._stable)
+
+    def update(self, words: Sequence[WordTiming]) -> Hypothesis:
+        """Feed the newest full hypothesis; returns the stable prefix and the rest."""
+        tail = self._after_stable(words)
+        previous_tail = self._previous
+        agreed = common_prefix_len(tail, previous_tail)
+        self._stable.extend(tail[:agreed])
+        self._previous = tuple(tail[agreed:])
+        return Hypothesis(stable=tuple(self._stable), tentative=self._previous)
+
+    def _after_stable(self, words: Sequence[WordTiming]) -> tuple[WordTiming, ...]:
+        """The part of a full hypothesis that follows the stable words.
+
+        When the hypothesis repeats the stable words, they are cut by position;
+        when it rewrote them, by time: words that start before the last stable
+        word ends belong to the stable region."""
+        n = len(self._stable)
+        if n == 0:
+            return tuple(words)
+        if common_prefix_len(words, self._stable) == n:
+            return tuple(words[n:])
+        boundary = self._stable[-1].end
+        # a small tolerance: word boundaries move by a frame or two between hypotheses
+        return tuple(w for w in words if w.start >= boundary - 800)
