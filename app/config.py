@@ -244,6 +244,7 @@ class Limits(_Strict):
     max_sessions_per_replica: int = Field(200, ge=1)
     idle_timeout_s: float = Field(60.0, gt=0.0)
     max_session_duration_s: float = Field(4 * 3600.0, gt=0.0)
+    stop_wait_s: float = Field(5.0, ge=0.0, le=60.0, description="stop_stream waits this long for audio in flight")
     resume_grace_s: float = Field(30.0, ge=0.0, description="how long a session waits for its client to reconnect")
     max_buffer_s: float = Field(35.0, ge=35.0, le=600.0, description="audio each session buffers")
 

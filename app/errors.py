@@ -26,6 +26,7 @@ error ends the connection, a WebSocket ``close_code`` in the 4000 range.
     ├── LimitError                 close 4429
     │   └── TooManySessions        code "too_many_sessions"
     ├── SessionNotFound            code "session_not_found" close 4404
+    ├── StreamEnded                code "stream_ended"      close 1000 (audio after the session ended)
     ├── Timeout                    idle / max duration
     │   ├── IdleTimeout            code "idle_timeout"      close 4408
     │   └── MaxDurationReached     code "max_duration"      close 4409
@@ -154,6 +155,14 @@ class MaxDurationReached(SessionTimeout):
     close_code = 4409
 
 
+class StreamEnded(SttError):
+    """Audio for a session that has ended: the audio socket closes normally."""
+
+    code = "stream_ended"
+    close_code = 1000
+    fatal = True
+
+
 class InternalError(SttError):
     code = "internal_error"
     close_code = 4500
@@ -182,5 +191,6 @@ ALL_ERRORS: tuple[type[SttError], ...] = (
     SessionNotFound,
     IdleTimeout,
     MaxDurationReached,
+    StreamEnded,
     InternalError,
 )

@@ -44,7 +44,13 @@ class StartStream(_Msg):
 
 class StopStream(_Msg):
     type: Literal["stop_stream"] = "stop_stream"
-    audio_end: datetime | None = None
+    audio_end: datetime | None = Field(None, description="wall-clock time of the last audio sample (informational)")
+    audio_bytes: int | None = Field(
+        None,
+        ge=0,
+        description="bytes of audio sent on the audio socket in all; the server waits (up to limits.stop_wait_s) "
+        "until it has received them all before the flush, since the two sockets are not ordered with each other",
+    )
 
 
 class PauseStream(_Msg):

@@ -1,0 +1,30 @@
+"""Async Python client of the streaming service.
+
+::
+
+    client = SttClient("http://127.0.0.1:8000", api_key="…")
+    async with client.stream({"language": "en"}) as stream:
+
+        async def send() -> None:
+            await stream.send_file("talk.wav")  # paced like a microphone
+            await stream.stop()  # the server flushes every final, then session_ended
+
+        sender = asyncio.create_task(send())
+        async for msg in stream:  # typed ServerMessage, until session_ended
+            if msg.type == "final_result":
+                print(msg.seq, msg.data.text)
+        await sender
+
+    finals = await client.transcribe_file("talk.wav")  # the same, all at once
+
+Modules: ``client`` (:class:`SttClient`), ``stream`` (:class:`SttStream`, one session's sockets and
+state), ``connection`` (opening a socket), ``audio`` (framing, pacing, decoding), ``urls``, ``errors``.
+Every failure is an :class:`SttClientError` with the server's stable ``code`` and the close code.
+"""
+
+from app.client.client import SttClient, Token
+from app.client.errors import SttClientError
+from app.client.state import StreamState
+from app.client.stream import SttStream
+
+__all__ = ["StreamState", "SttClient", "SttClientError", "SttStream", "Token"]

@@ -1,0 +1,150 @@
+"""The entry point: :class:`SttClient` holds the base URL and credentials and opens streams."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import httpx
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from app import protocol as p
+from app.client.connection import ConnectionSettings
+from app.client.errors import SttClientError, from_http
+from app.client.stream import SttStream
+from app.client.urls import TOKEN_PATH, http_url, ws_url
+from app.config import SessionOptions, parse_session_options
+from app.errors import ConfigError
+
+
+class Token(NamedTuple):
+    """A short-lived JWT from ``POST /v1/auth/token``; unpacks as ``token, expires_in``."""
+
+    token: str
+    expires_in: int
+
+
+class _TokenReply(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    token: str
+    expires_in: int
+
+
+class SttClient:
+    """A client of one service.
+
+    ``api_key`` or ``token`` (a JWT; it wins on sockets when both are given) goes in
+    ``Authorization: Bearer …``; ``client_id`` names the caller (a JWT's subject must equal it).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        token: str | None = None,
+        client_id: str | None = None,
+        open_timeout_s: float = 10.0,
+        max_frame_bytes: int = 8192,
+        queue_size: int = 1000,
+    ) -> None:
+        ws_url(base_url, "")  # fail now on a bad base URL, not at the first connection
+        credential = token or api_key
+        self.settings = ConnectionSettings(
+            base_url=base_url,
+            headers={"Authorization": f"Bearer {credential}"} if credential else {},
+            client_id=client_id,
+            open_timeout_s=open_timeout_s,
+            max_frame_bytes=max_frame_bytes,
+            queue_size=queue_size,
+        )
+        self._api_key = api_key
+
+    def __repr__(self) -> str:
+        return f"SttClient({self.settings.base_url!r}, client_id={self.settings.client_id!r})"
+
+    def stream(
+        self,
+        options: SessionOptions | dict[str, Any] | None = None,
+        *,
+        session_id: str | None = None,
+        audio_start: datetime | None = None,
+        standalone: bool = False,
+    ) -> SttStream:
+        """A stream to open with ``async with``; ``standalone`` sends everything over the audio socket."""
+        start = p.StartStream(options=_options(options), audio_start=audio_start)
+        return SttStream(self.settings, start, session_id=session_id, standalone=standalone)
+
+    async def mint_token(self, *, session_id: str | None = None, ttl_s: int | None = None) -> Token:
+        """Exchange the API key for a short-lived JWT (``POST /v1/auth/token``) whose subject is
+        ``client_id``; ``session_id`` limits it to one session, ``ttl_s`` shortens its life."""
+        url = http_url(self.settings.base_url, TOKEN_PATH, client_id=self.settings.client_id)
+        body: dict[str, Any] = {}
+        if session_id is not None:
+            body["session_id"] = session_id
+        if ttl_s is not None:
+            body["ttl_s"] = ttl_s
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else self.settings.headers
+        try:
+            async with httpx.AsyncClient(timeout=self.settings.open_timeout_s) as http:
+                response = await http.post(url, json=body, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise SttClientError(f"{url}: no answer within {self.settings.open_timeout_s} s", code="timeout") from exc
+        except httpx.HTTPError as exc:
+            raise SttClientError(f"cannot connect to {url}: {exc}", code="connection_failed") from exc
+        if response.status_code >= 400:
+            raise from_http(response.status_code, response.content, f"{url}: HTTP {response.status_code}")
+        try:
+            reply = _TokenReply.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise SttClientError(f"{url}: the answer has no token", code="invalid_response") from exc
+        return Token(reply.token, reply.expires_in)
+
+    async def transcribe_file(
+        self,
+        path: str | Path,
+        options: SessionOptions | dict[str, Any] | None = None,
+        *,
+        realtime: bool = True,
+        speed: float = 1.0,
+    ) -> list[p.FinalResult]:
+        """Stream a file, stop, and return every final (results are read while the audio goes out)."""
+        async with self.stream(options) as stream:
+
+            async def send() -> None:
+                await stream.send_file(path, realtime=realtime, speed=speed)
+                await stream.stop()
+
+            async def read() -> None:
+                async for _ in stream:
+                    pass
+
+            await _run_both(send(), read())
+            return list(stream.finals)
+
+
+async def _run_both(first: Coroutine[Any, Any, None], second: Coroutine[Any, Any, None]) -> None:
+    """Run both; the first failure cancels the other and is raised as is (no ExceptionGroup)."""
+    tasks = [asyncio.create_task(first), asyncio.create_task(second)]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            if (error := task.exception()) is not None:
+                raise error
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+
+
+def _options(options: SessionOptions | dict[str, Any] | None) -> SessionOptions:
+    if isinstance(options, SessionOptions):
+        return options
+    try:
+        return parse_session_options(options)
+    except ConfigError as exc:
+        raise SttClientError(exc.message, code="invalid_options") from exc

@@ -1,0 +1,106 @@
+"""The service's Starlette app: WebSocket channels, token minting, health.
+
+``build_app`` takes its collaborators (settings, a session directory, metrics),
+so the same app runs behind Ray Serve's ingress and, in tests, in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from app.auth import Authenticator, mint_token
+from app.config import ServerSettings
+from app.errors import AuthError, ConfigError, InvalidMessage, SttError
+from app.metrics import Metrics, NullMetrics
+from app.protocol import PROTOCOL_VERSION
+from app.service.connection import Connection, ReplicaState
+from app.service.ports import Directory
+
+log = logging.getLogger(__name__)
+
+_HTTP_STATUS = {4400: 400, 4401: 401, 4403: 403, 4404: 404, 4429: 429}
+
+
+def error_response(exc: SttError) -> JSONResponse:
+    status = _HTTP_STATUS.get(exc.close_code, 500 if exc.close_code >= 4500 else 400)
+    return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=status)
+
+
+def build_app(
+    settings: ServerSettings,
+    directory: Directory,
+    *,
+    metrics: Metrics | None = None,
+    replica_id: str = "local",
+    web_root: Path | None = None,
+) -> Starlette:
+    auth = Authenticator(settings.auth)
+    replica = ReplicaState(replica_id=replica_id)
+    sink: Metrics = metrics or NullMetrics()
+
+    async def control(ws: WebSocket) -> None:
+        await Connection(
+            ws, "control", settings=settings, auth=auth, directory=directory, replica=replica, metrics=sink
+        ).run()
+
+    async def audio(ws: WebSocket) -> None:
+        await Connection(
+            ws, "audio", settings=settings, auth=auth, directory=directory, replica=replica, metrics=sink
+        ).run()
+
+    async def healthz(request: Request) -> Response:
+        ok = await directory.healthy()
+        body: dict[str, object] = {"status": "ok" if ok else "degraded", "protocol_version": PROTOCOL_VERSION}
+        body["replica"] = replica_id
+        body["connections"] = replica.connections
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    async def token(request: Request) -> Response:
+        try:
+            principal = auth.authenticate(
+                authorization=request.headers.get("authorization"),
+                query_token=None,
+                subprotocols=(),
+                client_id=request.query_params.get("client_id"),
+            )
+            body = await _json_body(request)
+            session_id = body.get("session_id")
+            ttl = body.get("ttl_s")
+            if session_id is not None and not isinstance(session_id, str):
+                raise InvalidMessage("session_id must be a string")
+            if ttl is not None and not isinstance(ttl, int):
+                raise InvalidMessage("ttl_s must be an integer number of seconds")
+            jwt, expires_in = mint_token(settings.auth, principal, session_id=session_id, ttl_s=ttl)
+        except (AuthError, ConfigError, InvalidMessage) as exc:
+            return error_response(exc)
+        return JSONResponse({"token": jwt, "token_type": "Bearer", "expires_in": expires_in})
+
+    routes: list[Any] = [
+        WebSocketRoute("/v1/stream/control", control),
+        WebSocketRoute("/v1/stream/audio", audio),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/v1/auth/token", token, methods=["POST"]),
+    ]
+    return Starlette(routes=routes)
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidMessage("request body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise InvalidMessage("request body must be a JSON object")
+    return body

@@ -1,0 +1,38 @@
+"""The ingress deployment: the service's Starlette app behind Ray Serve's proxy."""
+
+from __future__ import annotations
+
+import logging
+
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+from starlette.applications import Starlette
+
+from app.config import ServerSettings
+from app.service.routes import build_app
+from deployments.metrics import RayMetrics
+from deployments.remote import RayDirectory
+
+log = logging.getLogger("ray.serve")
+
+
+@serve.deployment(
+    ray_actor_options={"num_cpus": 0},
+    # every open WebSocket holds one slot for its life: room for both sockets of many sessions
+    max_ongoing_requests=1000,
+    health_check_period_s=10,
+)
+@serve.ingress()
+class Ingress:
+    def __init__(self, settings: ServerSettings, pool: DeploymentHandle) -> None:
+        self.settings = settings
+        self.directory = RayDirectory(pool)
+        self.replica_id = serve.get_replica_context().replica_id.unique_id
+
+    async def __serve_build_asgi_app__(self) -> Starlette:
+        await self.directory.refresh()
+        return build_app(self.settings, self.directory, metrics=RayMetrics(), replica_id=self.replica_id)
+
+    async def check_health(self) -> None:
+        if not await self.directory.healthy():
+            raise RuntimeError("session hosts unreachable")

@@ -1,0 +1,404 @@
+"""The client library against a small fake server that speaks the wire protocol (no Ray, no model)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import uuid
+import wave
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from app import protocol as p
+from app.client import StreamState, SttClient, SttClientError, SttStream
+from app.client.inbox import Inbox
+from app.config import SessionOptions
+
+pytestmark = pytest.mark.timeout(20)
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+SPAN = p.AudioSpan(start=0.0, end=0.1, duration=0.1)
+PCM16_16K = p.AudioFormat(sample_rate=16000, encoding="pcm_s16le", channels=1)
+
+
+@dataclass
+class Seen:
+    """One socket the fake server accepted."""
+
+    path: str
+    params: dict[str, str]
+    authorization: str | None
+
+
+@dataclass
+class FakeSession:
+    session_id: str
+    results: ServerConnection  # the control socket, or the audio socket in standalone mode
+    finals: list[p.FinalResult] = field(default_factory=list)
+
+
+class FakeServer:
+    """Answers start_stream with session_started, each audio frame with a partial and a final,
+    stop_stream with session_ended; closes 4401 without credentials; resumes with last_seq."""
+
+    def __init__(self) -> None:
+        self.base_url = ""
+        self.sockets: list[Seen] = []
+        self.commands: list[p.ClientMessage] = []
+        self.frames: list[bytes] = []
+        self.sessions: dict[str, FakeSession] = {}
+        self.replay_all = False  # a sloppy server that replays every final on resume
+
+    async def handler(self, ws: ServerConnection) -> None:
+        assert ws.request is not None
+        url = urlsplit(ws.request.path)
+        params = {k: v[0] for k, v in parse_qs(url.query).items()}
+        auth = ws.request.headers.get("Authorization")
+        self.sockets.append(Seen(url.path, params, auth))
+        if auth is None:
+            await ws.close(4401, "missing credentials")
+        elif url.path.endswith("/v1/stream/control"):
+            session = await self._start(ws, params)
+            if session is not None:
+                await self._commands(ws, session)
+        elif url.path.endswith("/v1/stream/audio"):
+            await self._audio(ws, params)
+        else:
+            await ws.close(4404, "no such endpoint")
+
+    async def drop(self, session_id: str) -> None:
+        """Close the session's result socket as a restarting server would (not 4xxx: resumable)."""
+        await self.sessions[session_id].results.close(1012, "service restart")
+
+    async def fail(self, session_id: str) -> None:
+        session = self.sessions[session_id]
+        error = p.Error(session_id=session_id, code="internal_error", message="the model crashed", fatal=True)
+        await session.results.send(error.model_dump_json())
+        await session.results.close(4500, "internal error")
+
+    async def _start(self, ws: ServerConnection, params: dict[str, str]) -> FakeSession | None:
+        msg = p.parse_client_message(await ws.recv())
+        self.commands.append(msg)
+        if not isinstance(msg, p.StartStream):
+            await ws.close(4400, "start the stream first")
+            return None
+        if params.get("client_id") == "greedy":
+            error = p.Error(session_id="-", code="too_many_sessions", message="10 sessions already", fatal=True)
+            await ws.send(error.model_dump_json())
+            await ws.close(4429, "too many sessions")
+            return None
+        session_id = params.get("session_id") or uuid.uuid4().hex
+        resumed = msg.last_seq is not None
+        if resumed:
+            session = self.sessions[session_id]
+            session.results = ws
+        else:
+            session = self.sessions[session_id] = FakeSession(session_id, ws)
+        started = p.SessionStarted(session_id=session_id, resumed=resumed, audio=PCM16_16K, options=msg.options)
+        await ws.send(started.model_dump_json())
+        for final in session.finals:
+            if self.replay_all or final.seq > (msg.last_seq or 0):
+                await ws.send(final.model_dump_json())
+        return session
+
+    async def _commands(self, ws: ServerConnection, session: FakeSession) -> None:
+        async for raw in ws:
+            if isinstance(raw, bytes):
+                self.frames.append(raw)
+                await self._results(session, len(raw))
+                continue
+            msg = p.parse_client_message(raw)
+            self.commands.append(msg)
+            if isinstance(msg, p.StopStream):
+                ended = p.SessionEnded(session_id=session.session_id, reason="stopped", audio_duration=1.0, finals=1)
+                await ws.send(ended.model_dump_json())
+                await ws.close()
+                return
+
+    async def _audio(self, ws: ServerConnection, params: dict[str, str]) -> None:
+        session = self.sessions.get(params.get("session_id", ""))
+        if session is None:  # standalone: start_stream comes first, on this socket
+            session = await self._start(ws, params)
+        if session is not None:
+            await self._commands(ws, session)
+
+    async def _results(self, session: FakeSession, n_bytes: int) -> None:
+        sid, seq = session.session_id, len(session.finals) + 1
+        partial = p.PartialResult(
+            session_id=sid,
+            utterance_id=seq,
+            data=p.PartialData(text=f"{n_bytes}", confidence=0.5, timestamp=NOW, audio_start=0.0, audio_current=0.1),
+        )
+        final = p.FinalResult(
+            session_id=sid,
+            utterance_id=seq,
+            seq=seq,
+            data=p.FinalData(text=f"{n_bytes} bytes", confidence=0.9, timestamp=NOW, audio=SPAN),
+        )
+        session.finals.append(final)
+        try:
+            await session.results.send(partial.model_dump_json())
+            await session.results.send(final.model_dump_json())
+        except ConnectionClosed:
+            pass  # the client is away; the final waits for its resume
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeServer]:
+    fake = FakeServer()
+    async with serve(fake.handler, "127.0.0.1", 0) as ws_server:
+        port = ws_server.sockets[0].getsockname()[1]
+        fake.base_url = f"http://127.0.0.1:{port}"
+        yield fake
+
+
+def client_tasks() -> list[asyncio.Task[Any]]:
+    return [t for t in asyncio.all_tasks() if t.get_name().startswith("stt-client-")]
+
+
+async def read_finals(stream: SttStream, n: int) -> list[p.ServerMessage]:
+    got: list[p.ServerMessage] = []
+    async for msg in stream:
+        got.append(msg)
+        if sum(isinstance(m, p.FinalResult) for m in got) >= n:
+            break
+    return got
+
+
+async def test_happy_path(server: FakeServer) -> None:
+    client = SttClient(server.base_url, api_key="k", client_id="alice")
+    async with client.stream({"language": "en"}) as stream:
+        assert stream.state.value == "open"  # (not `is`: mypy would keep the narrowed type)
+        await stream.send_audio(b"\x01\x00" * 10_000)  # 20,000 bytes: three frames
+        got = await read_finals(stream, 3)
+        await stream.stop()
+        got += [msg async for msg in stream]
+        assert stream.state.value == "ended"
+        assert [msg async for msg in stream] == []  # iteration stays finished
+    assert [m.type for m in got] == [
+        "session_started",
+        *["partial_result", "final_result"] * 3,
+        "session_ended",
+    ]
+    assert isinstance(got[0], p.SessionStarted)
+    assert got[0].session_id == stream.session_id
+    assert [len(f) for f in server.frames] == [8192, 8192, 3616]
+    assert [f.seq for f in stream.finals] == [1, 2, 3]
+    assert stream.last_seq == 3
+    control, audio = server.sockets
+    assert control.path == "/v1/stream/control"
+    assert control.params == {"client_id": "alice"}
+    assert audio.path == "/v1/stream/audio"
+    assert audio.params == {"client_id": "alice", "session_id": stream.session_id}
+    assert [c.type for c in server.commands] == ["start_stream", "stop_stream"]
+    assert stream.state is StreamState.CLOSED
+    assert client_tasks() == []
+
+
+async def test_commands_and_requested_session_id(server: FakeServer) -> None:
+    client = SttClient(server.base_url, api_key="k")
+    async with client.stream(SessionOptions(language="de"), session_id="my-session") as stream:
+        assert stream.session_id == "my-session"
+        assert stream.started.options.language == "de"
+        await stream.finalize()
+        await stream.pause()
+        await stream.resume()
+        await stream.configure({"features": {"interim_results": False}})
+        await stream.keep_alive()
+        finals = await stream.finish()
+        assert finals == []
+        with pytest.raises(SttClientError) as err:
+            await stream.send_audio(b"\0\0")
+        assert err.value.code == "invalid_state"
+    assert [c.type for c in server.commands] == [
+        "start_stream",
+        "finalize",
+        "pause_stream",
+        "resume_stream",
+        "configure",
+        "keep_alive",
+        "stop_stream",
+    ]
+    assert server.sockets[0].params == {"session_id": "my-session"}
+
+
+async def test_standalone_uses_only_the_audio_socket(server: FakeServer) -> None:
+    client = SttClient(server.base_url, api_key="k")
+    async with client.stream(standalone=True) as stream:
+        await stream.send_audio(b"\0\0" * 1600)
+        await stream.finalize()
+        got = await read_finals(stream, 1)
+        finals = await stream.finish()
+    assert [s.path for s in server.sockets] == ["/v1/stream/audio"]
+    assert server.sockets[0].params == {}
+    assert [m.type for m in got] == ["session_started", "partial_result", "final_result"]
+    assert [f.data.text for f in finals] == ["3200 bytes"]
+    assert [c.type for c in server.commands] == ["start_stream", "finalize", "stop_stream"]
+    assert client_tasks() == []
+
+
+async def test_token_wins_over_api_key_on_both_sockets(server: FakeServer) -> None:
+    client = SttClient(server.base_url, api_key="key", token="jwt")
+    async with client.stream():
+        pass
+    assert [s.authorization for s in server.sockets] == ["Bearer jwt", "Bearer jwt"]
+
+
+async def test_path_prefix(server: FakeServer) -> None:
+    client = SttClient(server.base_url + "/stt/", api_key="k")
+    async with client.stream() as stream:
+        await stream.finish()
+    assert [s.path for s in server.sockets] == ["/stt/v1/stream/control", "/stt/v1/stream/audio"]
+
+
+async def test_missing_credentials_close_4401(server: FakeServer) -> None:
+    with pytest.raises(SttClientError) as err:
+        async with SttClient(server.base_url).stream():
+            pass
+    assert (err.value.code, err.value.close_code, err.value.fatal) == ("unauthenticated", 4401, True)
+    assert client_tasks() == []
+
+
+async def test_refused_start_raises_the_servers_code(server: FakeServer) -> None:
+    with pytest.raises(SttClientError) as err:
+        async with SttClient(server.base_url, api_key="k", client_id="greedy").stream():
+            pass
+    assert (err.value.code, err.value.close_code) == ("too_many_sessions", 4429)
+    assert err.value.message == "10 sessions already"
+
+
+async def test_connection_refused() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(SttClientError) as err:
+        async with SttClient(f"http://127.0.0.1:{port}", api_key="k").stream():
+            pass
+    assert err.value.code == "connection_failed"
+    assert "connection refused" in err.value.message
+    assert client_tasks() == []
+
+
+async def test_fatal_error_is_yielded_then_raised(server: FakeServer) -> None:
+    async with SttClient(server.base_url, api_key="k").stream() as stream:
+        await server.fail(stream.session_id)
+        got: list[p.ServerMessage] = []
+        with pytest.raises(SttClientError) as err:
+            async for msg in stream:
+                got.append(msg)
+        assert [m.type for m in got] == ["session_started", "error"]
+        assert (err.value.code, err.value.close_code, err.value.message) == (
+            "internal_error",
+            4500,
+            "the model crashed",
+        )
+        assert stream.state is StreamState.FAILED
+        with pytest.raises(SttClientError) as again:
+            await stream.send_audio(b"\0\0")
+        assert again.value is err.value
+
+
+async def test_reconnect_resumes_after_last_seq(server: FakeServer) -> None:
+    server.replay_all = True  # the client must drop the finals it already has
+    async with SttClient(server.base_url, api_key="k").stream() as stream:
+        await stream.send_audio(b"\0\0" * 100)
+        await stream.send_audio(b"\0\0" * 200)
+        await read_finals(stream, 2)
+        await server.drop(stream.session_id)
+        with pytest.raises(SttClientError) as err:
+            async for _ in stream:
+                pass
+        assert (err.value.code, err.value.close_code, err.value.fatal) == ("connection_lost", 1012, False)
+        assert stream.state.value == "disconnected"
+        await stream.send_audio(b"\0\0" * 300)  # the audio socket outlives the control socket
+        started = await stream.reconnect()
+        assert started.resumed
+        assert stream.state is StreamState.OPEN
+        got = await read_finals(stream, 1)
+        finals = await stream.finish()
+    resume = server.commands[1]
+    assert isinstance(resume, p.StartStream)
+    assert resume.last_seq == 2
+    assert server.sockets[-1].path == "/v1/stream/control"
+    assert server.sockets[-1].params == {"session_id": stream.session_id}
+    assert got[0].type == "session_started"
+    assert [(f.seq, f.data.text) for f in finals] == [(1, "200 bytes"), (2, "400 bytes"), (3, "600 bytes")]
+
+
+def write_wav(path: Path, seconds: float, rate: int = 16000) -> None:
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(b"\x10\x00" * int(seconds * rate))
+
+
+async def test_send_file_is_paced_in_chunks(server: FakeServer, tmp_path: Path) -> None:
+    path = tmp_path / "half.wav"
+    write_wav(path, 0.5)
+    async with SttClient(server.base_url, api_key="k").stream() as stream:
+        began = time.monotonic()
+        seconds = await stream.send_file(path, realtime=True, speed=5.0)  # a chunk each 20 ms
+        elapsed = time.monotonic() - began
+        await stream.finish()
+    assert seconds == pytest.approx(0.5)
+    assert elapsed >= 0.09
+    assert [len(f) for f in server.frames] == [3200] * 5
+
+
+async def test_transcribe_file(server: FakeServer, tmp_path: Path) -> None:
+    path = tmp_path / "short.wav"
+    write_wav(path, 0.3, rate=8000)  # resampled to the session's 16 kHz
+    finals = await SttClient(server.base_url, api_key="k").transcribe_file(path, realtime=False)
+    assert [f.data.text for f in finals] == ["3200 bytes"] * 3
+    assert client_tasks() == []
+
+
+async def test_invalid_options_fail_before_connecting() -> None:
+    with pytest.raises(SttClientError) as err:
+        SttClient("http://127.0.0.1:9", api_key="k").stream({"audio": {"sample_rate": 1}})
+    assert err.value.code == "invalid_options"
+    assert "sample_rate" in err.value.message
+
+
+async def test_full_inbox_drops_partials_and_holds_the_rest() -> None:
+    inbox = Inbox(size=2)
+    partial = p.PartialResult(
+        session_id="s",
+        utterance_id=1,
+        data=p.PartialData(text="a", confidence=0.5, timestamp=NOW, audio_start=0.0, audio_current=0.1),
+    )
+    final = p.FinalResult(
+        session_id="s", utterance_id=1, seq=1, data=p.FinalData(text="A.", confidence=0.9, timestamp=NOW, audio=SPAN)
+    )
+    assert await inbox.put(partial)
+    assert await inbox.put(partial)
+    assert not await inbox.put(partial)  # full: a partial is dropped
+    assert inbox.dropped_partials == 1
+    held = asyncio.create_task(inbox.put(final))  # full: a final waits for room
+    await asyncio.sleep(0)
+    assert not held.done()
+    assert await inbox.get() == partial
+    assert await held
+    assert [await inbox.get(), await inbox.get()] == [partial, final]
+    assert not await inbox.put(final)  # a replayed final is skipped
+    assert inbox.finals == [final]
+
+
+async def test_close_wakes_a_consumer_in_another_task(server: FakeServer) -> None:
+    stream = SttClient(server.base_url, api_key="k").stream()
+    await stream.open()
+    consumer = asyncio.create_task(read_finals(stream, 1))
+    await asyncio.sleep(0)  # the consumer takes session_started and waits for more
+    await stream.close()
+    assert [m.type for m in await consumer] == ["session_started"]
+    assert client_tasks() == []
