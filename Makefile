@@ -18,6 +18,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) --upgrade pip
 	$(PIP) torch==2.13.0
 	$(PIP) -e ".[dev]"
+	# Resemblyzer's own requirement `webrtcvad` would replace webrtcvad-wheels: its other needs
+	# (torch, librosa, scipy, numpy) are in pyproject.toml, so it goes in without dependencies
+	$(PIP) --no-deps "resemblyzer==0.1.4"
 	touch $@
 
 test: setup

@@ -77,9 +77,19 @@ _ALLOWED: dict[str, tuple[SessionState, ...]] = {
 
 
 class FinalEnricher(Protocol):
-    """A stage between the main model and the client (diarizer, analyzer …)."""
+    """A stage between the main model and the client (diarizer, analyzer …). ``audio`` is the
+    utterance's audio; word times in ``final`` are seconds of stream time."""
 
     async def enrich(self, final: p.FinalResult, audio: Audio, options: SessionOptions) -> p.FinalResult: ...
+
+
+class PartialEnricher(Protocol):
+    """A stage between the realtime model and the client (speaker guess, profanity, wake words).
+    It must be cheap: partials are frequent and a slow stage delays every one."""
+
+    async def enrich_partial(
+        self, partial: p.PartialResult, audio: Audio, options: SessionOptions
+    ) -> p.PartialResult: ...
 
 
 @dataclass(slots=True)
@@ -87,6 +97,7 @@ class Ports:
     realtime: Transcriber
     main: Transcriber
     enrichers: Sequence[FinalEnricher] = ()
+    partial_enrichers: Sequence[PartialEnricher] = ()
 
 
 @dataclass(slots=True)
@@ -116,7 +127,10 @@ class StreamSession:
         clock: Clock | None = None,
         enforce_realtime: bool = True,
         metrics: Metrics | None = None,
+        first_seq: int = 1,
     ) -> None:
+        """``first_seq``: the seq of this session's next final (above 1 when a stored session
+        is resumed after a restart)."""
         self.session_id = session_id
         self.settings = settings
         self.options: SessionOptions = settings.default_options
@@ -137,7 +151,7 @@ class StreamSession:
         self._finals: asyncio.Queue[_FinalJob | None] = asyncio.Queue()
         self._final_worker: asyncio.Task[None] | None = None
         self._partial_task: asyncio.Task[None] | None = None
-        self._seq = 0
+        self._seq = first_seq - 1
         self.started_at = self._clock.monotonic()
         self.last_activity = self.started_at
         self._received_samples = 0
@@ -355,18 +369,19 @@ class StreamSession:
             words = _shift(clean(transcript, len(audio)).words, utt.start)
             hyp = utt.agreement.update(words)
             if hyp.words:
-                await self._emit(
-                    results.partial_result(
-                        self.session_id,
-                        utt.id,
-                        stable=hyp.stable,
-                        tentative=hyp.tentative,
-                        utterance_start=utt.start,
-                        current=end,
-                        timeline=self._timeline,
-                        options=self.options,
-                    )
+                partial = results.partial_result(
+                    self.session_id,
+                    utt.id,
+                    stable=hyp.stable,
+                    tentative=hyp.tentative,
+                    utterance_start=utt.start,
+                    current=end,
+                    timeline=self._timeline,
+                    options=self.options,
                 )
+                for enricher in self._ports.partial_enrichers:
+                    partial = await enricher.enrich_partial(partial, audio, self.options)
+                await self._emit(partial)
             self._maybe_partial()
 
     # ------------------------------------------------------------------ finals

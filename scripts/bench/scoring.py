@@ -1,0 +1,214 @@
+"""Latencies, WER and the real-time verdict of one round (N sessions on the same stream).
+
+All latencies are pooled over the round's sessions and measured from audio time (seconds from the
+stream's start, see :mod:`bench.session` for the clock):
+
+* word emission: a ground-truth word (:mod:`bench.corpus`) is *emitted* by the first partial or final
+  that holds a word with the same normalised text whose ``[start, end]`` overlaps the ground-truth
+  word's ``[start, end]`` widened by ``TOLERANCE_S``; latency = arrival - the ground-truth word's end.
+  Words no message ever holds are counted as never shown;
+* first partial: per clip, from the clip's first ground-truth word start to the first partial holding
+  a word inside the clip's speech (widened by ``TOLERANCE_S``);
+* final: per non-empty final, from the end of its speech (the last ground-truth word inside its audio
+  span; else its own last word; else its ``audio.end``) to its arrival. ``endpoint`` is the same for
+  the utterance's ``utterance_end`` (end-of-speech detection), ``after_endpoint`` the gap between the two
+  (main model and enrichment);
+* WER: each session's finals joined in ``seq`` order against the stream's reference, pooled.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from app import protocol as p
+from bench.corpus import BenchStream, GroundTruth, TruthWord
+from bench.session import BEHIND_CODES, SessionRecord
+from tests.wer import normalize, pooled_wer
+
+TOLERANCE_S = 0.5
+#: the real-time rule (printed with the results)
+RULE_LAST_FINAL_S = 3.0
+RULE_WORD_P95_S = 2.0
+REALTIME_RULE = (
+    f"every session ends cleanly, its last final arrives within {RULE_LAST_FINAL_S:g} s after the end of the "
+    f"stream's audio, the server sends no {'/'.join(sorted(BEHIND_CODES))} warning or error, "
+    f"and word emission p95 < {RULE_WORD_P95_S:g} s"
+)
+GROWTH_PARTS = 3  # word emission median per third of the stream: does latency grow over the session?
+
+
+def stats(values: list[float]) -> dict[str, float | int | None]:
+    if not values:
+        return {"n": 0, "median": None, "p95": None, "mean": None, "max": None}
+    arr = np.asarray(values, dtype=float)
+    return {
+        "n": len(values),
+        "median": round(float(np.median(arr)), 3),
+        "p95": round(float(np.percentile(arr, 95)), 3),
+        "mean": round(float(arr.mean()), 3),
+        "max": round(float(arr.max()), 3),
+    }
+
+
+@dataclass
+class RoundScore:
+    sessions: int
+    word_emission: dict[str, Any]
+    words_total: int
+    words_never_shown: int
+    word_emission_by_part: list[float | None]
+    first_partial: dict[str, Any]
+    clips_without_partial: int
+    final: dict[str, Any]
+    endpoint: dict[str, Any]
+    after_endpoint: dict[str, Any]
+    wer: float | None
+    last_final_after_end_s: float | None  # worst session
+    behind_codes: list[str]
+    server_codes: dict[str, int]  # every warning and error code the server sent, with counts
+    errors: list[str]  # sessions that failed on the client side
+    realtime: bool = False
+    not_realtime_because: list[str] = field(default_factory=list)
+
+
+def score_round(stream: BenchStream, truth: GroundTruth, records: list[SessionRecord]) -> RoundScore:
+    emitted: list[tuple[TruthWord, float]] = []
+    never = 0
+    for record in records:
+        shown = _shown_words(record)
+        for word in truth.words:
+            at = _first_emission(word, shown.get(word.key, ()))
+            if at is None:
+                never += 1
+            else:
+                emitted.append((word, at - word.end_s))
+    first, missing = _first_partials(stream, truth, records)
+    final, endpoint, after = _final_latencies(truth, records)
+    finished = [r for r in records if r.error is None]
+    wer = pooled_wer([(stream.reference, r.hypothesis()) for r in finished]) if finished else None
+    last = [max((t.at for t in r.finals), default=float("inf")) - stream.duration_s for r in records]
+    score = RoundScore(
+        sessions=len(records),
+        word_emission=stats([lat for _, lat in emitted]),
+        words_total=len(truth.words) * len(records),
+        words_never_shown=never,
+        word_emission_by_part=_by_part(emitted, stream.duration_s),
+        first_partial=stats(first),
+        clips_without_partial=missing,
+        final=stats(final),
+        endpoint=stats(endpoint),
+        after_endpoint=stats(after),
+        wer=None if wer is None else round(wer, 4),
+        last_final_after_end_s=round(max(last), 3) if last else None,
+        behind_codes=sorted({c for r in records for c in r.codes() if c in BEHIND_CODES}),
+        server_codes=dict(Counter(c for r in records for c in r.codes())),
+        errors=[f"session {r.index}: {r.error}" for r in records if r.error],
+    )
+    score.not_realtime_because = _verdict(score, records)
+    score.realtime = not score.not_realtime_because
+    return score
+
+
+def _verdict(score: RoundScore, records: list[SessionRecord]) -> list[str]:
+    reasons = [f"session {r.index} failed: {r.error}" for r in records if r.error]
+    reasons += [f"session {r.index} got no session_ended" for r in records if r.ended_at is None and not r.error]
+    if score.last_final_after_end_s is None or score.last_final_after_end_s > RULE_LAST_FINAL_S:
+        reasons.append(f"last final {score.last_final_after_end_s} s after the end of the audio")
+    if score.behind_codes:
+        reasons.append(f"server fell behind: {', '.join(score.behind_codes)}")
+    p95 = score.word_emission["p95"]
+    if p95 is None or p95 >= RULE_WORD_P95_S:
+        reasons.append(f"word emission p95 {p95} s")
+    return reasons
+
+
+# ---------------------------------------------------------------------------- word emission
+
+Shown = dict[str, list[tuple[float, float, float]]]  # key -> (arrival, start, end) in arrival order
+
+
+def _shown_words(record: SessionRecord) -> Shown:
+    shown: Shown = defaultdict(list)
+    for timed in record.messages:
+        if isinstance(timed.msg, p.PartialResult | p.FinalResult):
+            for w in timed.msg.data.words:
+                if key := normalize(w.word):
+                    shown[key].append((timed.at, w.start, w.end))
+    return shown
+
+
+def _first_emission(word: TruthWord, shown: Any) -> float | None:
+    lo, hi = word.start_s - TOLERANCE_S, word.end_s + TOLERANCE_S
+    for at, start, end in shown:
+        if start <= hi and end >= lo:
+            return float(at)
+    return None
+
+
+def _by_part(emitted: list[tuple[TruthWord, float]], duration_s: float) -> list[float | None]:
+    parts: list[list[float]] = [[] for _ in range(GROWTH_PARTS)]
+    for word, latency in emitted:
+        parts[min(GROWTH_PARTS - 1, int(word.end_s / duration_s * GROWTH_PARTS))].append(latency)
+    return [round(float(np.median(part)), 3) if part else None for part in parts]
+
+
+# ---------------------------------------------------------------------------- utterances
+
+
+def _first_partials(
+    stream: BenchStream, truth: GroundTruth, records: list[SessionRecord]
+) -> tuple[list[float], int]:
+    latencies: list[float] = []
+    missing = 0
+    for clip in stream.clips:
+        words = truth.words_of(clip.id)
+        speech_start = words[0].start_s if words else clip.start_s
+        speech_end = words[-1].end_s if words else clip.end_s
+        lo, hi = speech_start - TOLERANCE_S, speech_end + TOLERANCE_S
+        for record in records:
+            at = next(
+                (
+                    t.at
+                    for t in record.partials
+                    if isinstance(t.msg, p.PartialResult)
+                    and any(lo <= (w.start + w.end) / 2 <= hi for w in t.msg.data.words)
+                ),
+                None,
+            )
+            if at is None:
+                missing += 1
+            else:
+                latencies.append(at - speech_start)
+    return latencies, missing
+
+
+def _final_latencies(truth: GroundTruth, records: list[SessionRecord]) -> tuple[list[float], list[float], list[float]]:
+    final: list[float] = []
+    endpoint: list[float] = []
+    after: list[float] = []
+    for record in records:
+        ends = {t.msg.utterance_id: t.at for t in record.messages if isinstance(t.msg, p.UtteranceEnd)}
+        for timed in record.finals:
+            msg = timed.msg
+            if not isinstance(msg, p.FinalResult) or not msg.data.text.strip():
+                continue
+            speech_end = _speech_end(truth, msg)
+            final.append(timed.at - speech_end)
+            if (ended_at := ends.get(msg.utterance_id)) is not None:
+                endpoint.append(ended_at - speech_end)
+                after.append(timed.at - ended_at)
+    return final, endpoint, after
+
+
+def _speech_end(truth: GroundTruth, msg: p.FinalResult) -> float:
+    span = msg.data.audio
+    inside = [w.end_s for w in truth.words if span.start <= (w.start_s + w.end_s) / 2 <= span.end]
+    if inside:
+        return max(inside)
+    if msg.data.words:
+        return msg.data.words[-1].end
+    return span.end
