@@ -1,0 +1,152 @@
+"""One session as its host holds it, and the plain replies a host gives the sockets.
+
+:func:`make_hosted` wires a :class:`~app.session.controller.StreamSession` to its outbox (through
+the host's storage, when it has one: finals are stored before they are queued) and to its audio
+recorder (audio retention).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+
+from app import protocol as p
+from app.config import ServerSettings
+from app.errors import InvalidMessage
+from app.metrics import Metrics
+from app.session.controller import Clock, Ports, StreamSession
+from app.session.outbox import Outbox
+from app.session.storage import HostStorage
+from app.store.audio import AudioRecorder
+
+_SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+def new_session_id() -> str:
+    return uuid.uuid4().hex
+
+
+def check_session_id(session_id: str) -> str:
+    if not _SESSION_ID.match(session_id):
+        raise InvalidMessage("session_id must be 1 to 64 characters of letters, digits, '_', '-', '.', ':'")
+    return session_id
+
+
+@dataclass(frozen=True, slots=True)
+class StartReply:
+    session_id: str
+    replay: list[str]  # JSON messages to send first (session_started, missed finals)
+    cursor: int  # then poll after this index
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    owner: str  # the client that started it
+    standalone: bool  # started on an audio socket, which also carries its commands and results
+
+
+@dataclass(frozen=True, slots=True)
+class PollReply:
+    messages: list[tuple[int, str]]
+    ended: bool  # session_ended was delivered: close the socket
+    close_code: int
+
+
+@dataclass(slots=True)
+class Hosted:
+    owner: str
+    session: StreamSession
+    outbox: Outbox
+    standalone: bool
+    end_reason: str | None = None
+    ended_at: float | None = None
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    inbox: deque[bytes] = field(default_factory=deque)
+    inbox_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    drained: asyncio.Event = field(default_factory=asyncio.Event)  # set while no audio awaits processing
+    received_bytes: int = 0
+    received: asyncio.Event = field(default_factory=asyncio.Event)  # set on every frame
+    feeder: asyncio.Task[None] | None = None
+    recorder: AudioRecorder | None = None  # audio retention
+    revived: bool = False  # taken over from the store: the audio its old host received is unknown here
+
+
+QUIET_S = 0.3
+
+
+async def await_audio(hosted: Hosted, total: int, *, wait_s: float, clock: Clock) -> None:
+    """Wait until ``total`` audio bytes have arrived (from the audio socket, which may be on
+    another replica and behind the control socket), or until ``wait_s``.
+
+    A session taken over after a restart cannot tell which part of ``total`` its old host received:
+    it waits until the audio pauses for :data:`QUIET_S` instead (within ``wait_s`` too)."""
+    deadline = clock.monotonic() + wait_s
+    while hosted.revived or hosted.received_bytes < total:
+        left = deadline - clock.monotonic()
+        if left <= 0:
+            if not hosted.revived:
+                hosted.outbox.put(
+                    p.Warning_(
+                        session_id=hosted.session.session_id,
+                        code="audio_missing",
+                        message=f"stop_stream named {total} audio bytes but {hosted.received_bytes} arrived; "
+                        "flushing what arrived",
+                    )
+                )
+            return
+        hosted.received.clear()
+        try:
+            await asyncio.wait_for(hosted.received.wait(), min(left, QUIET_S) if hosted.revived else left)
+        except TimeoutError:
+            if hosted.revived:
+                return
+
+
+def make_hosted(
+    session_id: str,
+    client_id: str,
+    standalone: bool,
+    *,
+    settings: ServerSettings,
+    ports: Ports,
+    clock: Clock,
+    metrics: Metrics,
+    storage: HostStorage | None,
+    first_seq: int = 1,
+    offset_s: float = 0.0,
+) -> Hosted:
+    outbox = Outbox()
+    recorder = storage.recorder(session_id, offset_s) if storage is not None else None
+
+    async def emit(m: p.ServerMessage) -> None:
+        if storage is not None:
+            await storage.deliver(outbox, m)
+        else:
+            outbox.put(m)
+
+    session = StreamSession(
+        session_id,
+        settings=settings,
+        ports=ports,
+        emit=emit,
+        clock=clock,
+        metrics=metrics,
+        first_seq=first_seq,
+        stream_offset_s=offset_s,
+        on_audio=recorder.write if recorder is not None else None,
+    )
+    return Hosted(owner=client_id, session=session, outbox=outbox, standalone=standalone, recorder=recorder)
+
+
+def resumed_message(hosted: Hosted) -> str:
+    """The ``session_started`` of a resume."""
+    options = hosted.session.options
+    return p.SessionStarted(
+        session_id=hosted.session.session_id,
+        resumed=True,
+        audio=p.AudioFormat(**options.audio.model_dump(include={"sample_rate", "encoding", "channels"})),
+        options=options,
+    ).model_dump_json()

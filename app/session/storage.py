@@ -1,0 +1,176 @@
+"""What a session host keeps in the transcript store, and when.
+
+* A session's row is written (durably) when it starts, before ``session_started`` is queued.
+* Every final is written before it is queued for the client (:meth:`HostStorage.deliver`): what a
+  client has received is stored, and a restarted host can replay it. Finals come from each session's
+  final worker, never from the audio path; the store's group commit makes the wait one commit shared
+  by every session that finalised meanwhile (a few ms).
+* ``session_ended`` is recorded before it is queued, so the REST API agrees with the socket.
+* Every ``heartbeat_interval_s`` the host marks its live sessions alive, with their audio duration; an
+  unended session nobody marks alive for ``interrupted_after_s`` is reported ``interrupted``.
+
+If the store cannot save a final (after its retries), the final is still delivered, preceded by a
+``storage_failed`` warning naming it: the client keeps its transcript, and is told that this final
+will not be in the stored one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from app import protocol as p
+from app.config import StoreSettings, parse_session_options
+from app.errors import ConfigError, Forbidden, SessionNotFound, StorageUnavailable
+from app.metrics import Metrics
+from app.session.outbox import Outbox
+from app.store import SessionRecord, TranscriptStore
+from app.store.audio import AudioArchive, AudioRecorder
+
+log = logging.getLogger(__name__)
+
+SWEEP_INTERVAL_S = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Revival:
+    start: p.StartStream  # the stored options and audio_start
+    finals: list[p.FinalResult]
+    first_seq: int
+    offset_s: float
+
+
+class HostStorage:
+    def __init__(
+        self,
+        store: TranscriptStore,
+        *,
+        archive: AudioArchive | None,
+        settings: StoreSettings,
+        metrics: Metrics,
+        monotonic: Callable[[], float],
+    ) -> None:
+        self.store = store
+        self.archive = archive
+        self._settings = settings
+        self._metrics = metrics
+        self._monotonic = monotonic
+        self._next_beat = 0.0
+        self._next_sweep = 0.0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def from_settings(
+        cls, settings: StoreSettings, *, metrics: Metrics, monotonic: Callable[[], float] = time.monotonic
+    ) -> HostStorage | None:
+        """A host process's storage (its own store, opened on first use); None when storage is off."""
+        if not settings.enabled:
+            return None
+        archive = AudioArchive.from_settings(settings)
+        return cls(TranscriptStore(settings), archive=archive, settings=settings, metrics=metrics, monotonic=monotonic)
+
+    # ------------------------------------------------------------------ sessions
+
+    async def lookup(self, session_id: str) -> SessionRecord | None:
+        return await self.store.get_session(session_id)
+
+    async def revival(self, stored: SessionRecord, client_id: str) -> Revival:
+        """How a stored session that no host runs any more (its host went away) goes on here: its
+        finals come back from the store; its seq and stream time go on from where the store has them
+        (audio its old host received but did not finalise is lost)."""
+        session_id = stored.session_id
+        if stored.client_id != client_id:
+            raise Forbidden("this session belongs to another client")
+        if stored.status == "ended":
+            raise SessionNotFound(f"session {session_id} has ended; start a new session")
+        try:
+            options = parse_session_options(stored.options)
+        except ConfigError:
+            raise SessionNotFound(f"session {session_id} cannot be resumed; start a new session") from None
+        return Revival(
+            start=p.StartStream(options=options, audio_start=stored.audio_start),
+            finals=await self.store.finals(session_id),
+            first_seq=stored.last_seq + 1,
+            offset_s=max(stored.audio_duration, stored.last_audio_end),
+        )
+
+    async def started(self, session_id: str, client_id: str, msg: p.StartStream) -> None:
+        assert msg.audio_start is not None
+        await self.store.start_session(
+            session_id, client_id, options=msg.options.model_dump(mode="json"), audio_start=msg.audio_start
+        )
+
+    async def revived(self, session_id: str) -> None:
+        await self.store.resume_session(session_id)
+
+    async def forget(self, session_id: str) -> None:
+        """Undo :meth:`started` for a session that failed to start."""
+        with contextlib.suppress(StorageUnavailable):
+            await self.store.delete_session(session_id)
+
+    def recorder(self, session_id: str, offset_s: float) -> AudioRecorder | None:
+        return self.archive.recorder(session_id, offset_s) if self.archive else None
+
+    async def deliver(self, outbox: Outbox, msg: p.ServerMessage) -> None:
+        """Store what must be stored before the client may see it, then queue it."""
+        if isinstance(msg, p.FinalResult):
+            t0 = self._monotonic()
+            try:
+                await self.store.save_final(msg)
+            except StorageUnavailable:
+                self._metrics.count("errors", code="storage_failed")
+                outbox.put(
+                    p.Warning_(
+                        session_id=msg.session_id,
+                        code="storage_failed",
+                        message=f"final {msg.seq} could not be stored: it is delivered but will not be kept",
+                    )
+                )
+            else:
+                self._metrics.observe("store_write_s", self._monotonic() - t0)
+        elif isinstance(msg, p.SessionEnded):
+            try:
+                await self.store.end_session(msg.session_id, reason=msg.reason, audio_duration=msg.audio_duration)
+            except StorageUnavailable:
+                log.warning("session end not stored", extra={"session_id": msg.session_id})
+        outbox.put(msg)
+
+    # ------------------------------------------------------------------ background
+
+    def tick(self, live: Callable[[], Mapping[str, float]]) -> None:
+        """Called every reaper round: starts a heartbeat or a retention sweep when one is due."""
+        now = self._monotonic()
+        if now >= self._next_beat:
+            self._next_beat = now + self._settings.heartbeat_interval_s
+            sessions = dict(live())
+            if sessions:
+                self._spawn(self._beat(sessions))
+        if self.archive is not None and now >= self._next_sweep:
+            self._next_sweep = now + SWEEP_INTERVAL_S
+            self._spawn(self._sweep(self.archive))
+
+    async def _beat(self, sessions: dict[str, float]) -> None:
+        try:
+            await self.store.touch_sessions(sessions)
+        except StorageUnavailable:
+            log.warning("session heartbeat not stored")
+
+    async def _sweep(self, archive: AudioArchive) -> None:
+        removed = await asyncio.to_thread(archive.sweep)
+        if removed:
+            log.info("audio retention: %d files past their retention period deleted", removed)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Waits for background writes; the store itself belongs to whoever opened it."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
