@@ -1,0 +1,302 @@
+"""The enrichment stages behind the session controller's ``FinalEnricher`` and
+``PartialEnricher`` ports, and :class:`Enrichment`, which makes a set per session.
+
+Finals pass diarization → analysis (sentiment, topics; on the unmasked text) →
+wake words → profanity masking, in that order; partials pass the speaker guess →
+wake words → profanity masking. A stage whose feature is off in the session's
+options (read at each call, so ``configure`` takes effect at once) returns its
+input untouched and calls no model. A stage whose model fails or times out logs
+it and lets the final go out without its field: enrichment never costs a final.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from app import protocol as p
+from app.config import SessionOptions
+from app.enrich import diarization as dz
+from app.enrich import sentiment, speakers, topics
+from app.enrich.clustering import ClusterParams, OnlineClusterer, label, normalize
+from app.enrich.ports import Analyzer, AnalyzeRequest, Embedder, EmbedRequest, TopicQuery
+from app.enrich.profanity import ProfanityFilter
+from app.enrich.settings import AnalysisSettings, DiarizationSettings, EnrichmentSettings
+from app.enrich.wakewords import WakeWordMatcher
+from app.session.controller import FinalEnricher, PartialEnricher
+from app.transcript import SAMPLE_RATE, Audio
+
+log = logging.getLogger(__name__)
+
+
+def _spans(words: Sequence[p.Word], start_s: float) -> list[dz.Span]:
+    """Wire words (stream seconds) → sample spans in the utterance's audio starting at ``start_s``."""
+    return [(round((w.start - start_s) * SAMPLE_RATE), round((w.end - start_s) * SAMPLE_RATE)) for w in words]
+
+
+class DiarizationEnricher:
+    """Speakers of one session: owns its clusterer, so one instance a session."""
+
+    def __init__(self, embedder: Embedder, settings: DiarizationSettings) -> None:
+        self._embedder = embedder
+        self._settings = settings
+        self._windows = dz.WindowParams(
+            window_s=settings.window_s,
+            hop_s=settings.hop_s,
+            change_threshold=settings.change_threshold,
+            min_turn_s=settings.min_turn_s,
+        )
+        self.clusterer = OnlineClusterer(
+            ClusterParams(
+                threshold_long=settings.threshold_long,
+                threshold_short=settings.threshold_short,
+                long_s=settings.long_s,
+                short_s=settings.short_s,
+                min_new_speaker_s=settings.min_new_speaker_s,
+                max_speakers=settings.max_speakers,
+            )
+        )
+        self._last: str | None = None  # the speaker of the latest final's last turn
+        self._guess: tuple[int, str] | None = None  # (utterance id, speaker) from a partial's embedding
+        self._guessed_at: tuple[int, int] = (-1, 0)  # (utterance id, samples) of the last embedded partial
+        self._guessing: asyncio.Task[None] | None = None
+
+    async def enrich(self, final: p.FinalResult, audio: Audio, options: SessionOptions) -> p.FinalResult:
+        if not options.features.speaker_diarization:
+            return final
+        start_s = final.data.audio.start
+        words = _spans(final.data.words, start_s)
+        plan = dz.plan(audio, words, self._windows)
+        if plan is None:
+            return final
+        try:
+            embeddings = await asyncio.wait_for(
+                self._embedder.embed(EmbedRequest(plan.audio, plan.windows)), self._settings.timeout_s
+            )
+        except Exception:
+            log.warning(
+                "speaker embedding failed; final sent without speakers",
+                exc_info=True,
+                extra={"session_id": final.session_id},
+            )
+            return final
+        turns = dz.split_turns(plan, embeddings, words, self._windows)
+        labelled = [speakers.LabelledTurn(t, self.clusterer.assign(t.embedding, t.seconds).label) for t in turns]
+        self._last = labelled[-1].speaker
+        return speakers.build(final, labelled, words, start_s, audio)
+
+    async def enrich_partial(self, partial: p.PartialResult, audio: Audio, options: SessionOptions) -> p.PartialResult:
+        """The current best guess, without waiting: the speaker of this utterance's latest embedded
+        stretch if one came back, else the previous final's last speaker. An embedding of the
+        partial's last window is started in the background when enough new audio has come."""
+        if not options.features.speaker_diarization:
+            return partial
+        utterance = partial.utterance_id
+        seen_utt, seen_samples = self._guessed_at
+        fresh = utterance != seen_utt or len(audio) - seen_samples >= self._settings.partial_refresh_s * SAMPLE_RATE
+        if fresh and self._guessing is None and len(audio) >= self._settings.min_new_speaker_s * SAMPLE_RATE:
+            self._guessed_at = (utterance, len(audio))
+            start, end = dz.tail_window(len(audio), self._windows)
+            self._guessing = asyncio.create_task(self._guess_speaker(utterance, audio[start:end]))
+        speaker = self._guess[1] if self._guess is not None and self._guess[0] == utterance else self._last or label(0)
+        words = [w.model_copy(update={"speaker": speaker}) for w in partial.data.words]
+        return partial.model_copy(update={"data": partial.data.model_copy(update={"speaker": speaker, "words": words})})
+
+    async def _guess_speaker(self, utterance: int, audio: Audio) -> None:
+        try:
+            samples = dz.normalize_loudness(audio)
+            embedding = await asyncio.wait_for(
+                self._embedder.embed(EmbedRequest(samples, ((0, len(samples)),))), self._settings.timeout_s
+            )
+            match = self.clusterer.peek(normalize(embedding[0]), len(samples) / SAMPLE_RATE)
+            self._guess = (utterance, match.label)
+        except Exception:
+            log.debug("partial speaker guess failed", exc_info=True)
+        finally:
+            self._guessing = None
+
+
+class AnalysisEnricher:
+    """Sentiment and topics of a final's text, in one call to the Analyzer."""
+
+    def __init__(self, analyzer: Analyzer, settings: AnalysisSettings) -> None:
+        self._analyzer = analyzer
+        self._settings = settings
+        self._topics: tuple[tuple[str, ...] | None, tuple[TopicQuery, ...]] | None = None
+
+    async def enrich(self, final: p.FinalResult, audio: Audio, options: SessionOptions) -> p.FinalResult:
+        want_sentiment = options.features.sentiment_analysis.enabled
+        want_topics = options.features.topic_detection.enabled
+        text = final.data.text.strip()
+        if not (want_sentiment or want_topics) or not text:
+            return final
+        s_parts, s_texts = (
+            sentiment.texts_to_score(text, options.features.sentiment_analysis) if want_sentiment else ([], ())
+        )
+        queries = self._session_topics(options.features.topic_detection.topics) if want_topics else ()
+        t_parts, t_texts = topics.texts_to_compare(text) if queries else ([], ())
+        if not s_texts and not t_texts:  # topics on with an empty topic list
+            analysis = p.Analysis(topics=[])
+            return final.model_copy(update={"data": final.data.model_copy(update={"analysis": analysis})})
+        try:
+            reply = await asyncio.wait_for(
+                self._analyzer.analyze(AnalyzeRequest(s_texts, t_texts, queries)), self._settings.timeout_s
+            )
+        except Exception:
+            log.warning(
+                "text analysis failed; final sent without analysis",
+                exc_info=True,
+                extra={"session_id": final.session_id},
+            )
+            return final
+        analysis = p.Analysis(
+            sentiment=sentiment.build(s_parts, reply.sentiment, options.features.sentiment_analysis)
+            if want_sentiment and reply.sentiment
+            else None,
+            topics=topics.build(
+                t_parts,
+                queries,
+                reply.topic_similarity,
+                options.features.topic_detection,
+                background=self._settings.topic_background,
+                temperature=self._settings.topic_temperature,
+            )
+            if want_topics
+            else None,
+        )
+        return final.model_copy(update={"data": final.data.model_copy(update={"analysis": analysis})})
+
+    def _session_topics(self, requested: list[str] | None) -> tuple[TopicQuery, ...]:
+        key = tuple(requested) if requested is not None else None
+        if self._topics is None or self._topics[0] != key:
+            self._topics = (key, topics.resolve(requested, self._settings.topics))
+        return self._topics[1]
+
+
+class WakeWordEnricher:
+    """``wake_word_detected`` on the first partial of an utterance that holds a wake phrase,
+    and on its final (when the final's text holds one, or a partial of it did)."""
+
+    _MAX_PENDING = 64
+
+    def __init__(self, max_edits: float) -> None:
+        self._max_edits = max_edits
+        self._matcher: tuple[tuple[str, ...], WakeWordMatcher] | None = None
+        self._heard: set[int] = set()  # utterances whose partials heard a phrase, until their final
+
+    def _find(self, text: str, options: SessionOptions) -> bool:
+        phrases = tuple(options.features.wake_words.phrases)
+        if self._matcher is None or self._matcher[0] != phrases:
+            self._matcher = (phrases, WakeWordMatcher(phrases, max_edits=self._max_edits))
+        return self._matcher[1].find(text) is not None
+
+    async def enrich_partial(self, partial: p.PartialResult, audio: Audio, options: SessionOptions) -> p.PartialResult:
+        ww = options.features.wake_words
+        if not ww.enabled or not ww.phrases or partial.utterance_id in self._heard:
+            return partial
+        if not self._find(partial.data.text, options):
+            return partial
+        if len(self._heard) >= self._MAX_PENDING:  # finals that never came (empty transcripts)
+            self._heard.remove(min(self._heard))
+        self._heard.add(partial.utterance_id)
+        return partial.model_copy(update={"data": partial.data.model_copy(update={"wake_word_detected": True})})
+
+    async def enrich(self, final: p.FinalResult, audio: Audio, options: SessionOptions) -> p.FinalResult:
+        heard = final.utterance_id in self._heard
+        self._heard.discard(final.utterance_id)
+        ww = options.features.wake_words
+        if not ww.enabled or not ww.phrases:
+            return final
+        if heard or self._find(final.data.text, options):
+            return final.model_copy(update={"data": final.data.model_copy(update={"wake_word_detected": True})})
+        return final
+
+
+class ProfanityEnricher:
+    """Masks listed words in partials and finals (text and words) and reports them on finals."""
+
+    def __init__(self, base: ProfanityFilter) -> None:
+        self._base = base
+        self._session: tuple[tuple[str, ...], ProfanityFilter] | None = None
+
+    def _filter(self, options: SessionOptions) -> ProfanityFilter:
+        extra = tuple(options.features.profanity_filter.extra_words)
+        if self._session is None or self._session[0] != extra:
+            self._session = (extra, self._base.with_words(extra))
+        return self._session[1]
+
+    async def enrich(self, final: p.FinalResult, audio: Audio, options: SessionOptions) -> p.FinalResult:
+        if not options.features.profanity_filter.enabled:
+            return final
+        f = self._filter(options)
+        masked = f.mask(final.data.text)
+        words = _mask_words(f, final.data.words)
+        filters = p.Filters(profanity=p.Profanity(detected=bool(masked.found), filtered_words=masked.found))
+        update: dict[str, object] = {"text": masked.text, "words": words, "filters": filters}
+        if masked.found:
+            update["analysis"] = _mask_analysis(f, final.data.analysis)  # its sentences quote the text
+        data = final.data.model_copy(update=update)
+        return final.model_copy(update={"data": data})
+
+    async def enrich_partial(self, partial: p.PartialResult, audio: Audio, options: SessionOptions) -> p.PartialResult:
+        if not options.features.profanity_filter.enabled:
+            return partial
+        f = self._filter(options)
+        data = partial.data.model_copy(
+            update={
+                "text": f.mask(partial.data.text).text,
+                "stable_text": f.mask(partial.data.stable_text).text,
+                "words": _mask_words(f, partial.data.words),
+            }
+        )
+        return partial.model_copy(update={"data": data})
+
+
+def _mask_analysis(f: ProfanityFilter, analysis: p.Analysis) -> p.Analysis:
+    sentiment_ = analysis.sentiment
+    if sentiment_ is not None:
+        by_sentence = [s.model_copy(update={"text": f.mask(s.text).text}) for s in sentiment_.by_sentence]
+        sentiment_ = sentiment_.model_copy(update={"by_sentence": by_sentence})
+    found = analysis.topics
+    if found is not None:
+        found = [t.model_copy(update={"mentions": [f.mask(m).text for m in t.mentions]}) for t in found]
+    return analysis.model_copy(update={"sentiment": sentiment_, "topics": found})
+
+
+def _mask_words(f: ProfanityFilter, words: Sequence[p.Word]) -> list[p.Word]:
+    """Each word masked as it is in the joined text (so phrases across words are masked too)."""
+    joined = " ".join(w.word for w in words)
+    masked = f.mask(joined).text
+    if masked == joined:
+        return list(words)
+    out, at = [], 0
+    for w in words:
+        piece = masked[at : at + len(w.word)]
+        out.append(w if piece == w.word else w.model_copy(update={"word": piece}))
+        at += len(w.word) + 1
+    return out
+
+
+class Enrichment:
+    """Everything one host shares (the model ports, the settings, the word list), and a set of
+    stages for each new session: :meth:`for_session` gives its final and partial enrichers."""
+
+    def __init__(self, settings: EnrichmentSettings, embedder: Embedder, analyzer: Analyzer) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.analyzer = analyzer
+        self._profanity = ProfanityFilter.default(settings.profanity_allowed)
+
+    def for_session(self) -> tuple[list[FinalEnricher], list[PartialEnricher]]:
+        diarization = DiarizationEnricher(self.embedder, self.settings.diarization)
+        wake = WakeWordEnricher(self.settings.wake_word_max_edits)
+        profanity = ProfanityEnricher(self._profanity)
+        finals: list[FinalEnricher] = [
+            diarization,
+            AnalysisEnricher(self.analyzer, self.settings.analysis),
+            wake,
+            profanity,
+        ]
+        partials: list[PartialEnricher] = [diarization, wake, profanity]
+        return finals, partials
