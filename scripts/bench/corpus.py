@@ -7,12 +7,15 @@ after the last. Its reference text is the clips' references in order.
 
 The ground truth is one offline transcription of each clip, whole, by ``WhisperEngine`` with
 Whisper's full 30 s window and word timestamps; word times are moved to the clip's place in the
-stream. It gives the word end times latencies are measured from, and the offline WER streaming is
+stream. Its words are aligned with the clip's reference and only the words it got right are kept
+(a hallucinated "thank you" or a misheard word has no place in the audio to time). They give the
+word times latencies are measured from; the same transcription gives the offline WER streaming is
 compared with. It is cached in the output folder under the stream's hash and the model's settings.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import time
@@ -36,6 +39,7 @@ LEAD_S = 1.0
 GAP_S = 1.0
 TAIL_S = 1.5
 GROUND_TRUTH_MODEL: dict[str, Any] = {"model": "tiny.en", "window": "full", "compute_type": "int8"}
+CACHE_VERSION = 2  # bump when what is cached changes
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,7 @@ class BenchStream:
 @dataclass(frozen=True)
 class TruthWord:
     text: str  # as the offline model wrote it
-    key: str  # normalised, what emitted words are compared with
+    key: str  # one normalised token (a word like "803" gives three), what emitted words are compared with
     start_s: float  # seconds from the start of the stream
     end_s: float
     clip_id: str
@@ -86,6 +90,7 @@ class GroundTruth:
     words: tuple[TruthWord, ...]
     offline_text: dict[str, str]  # clip id -> the offline transcript
     offline_wer: float  # pooled over the clips
+    reference_words: int  # normalised reference tokens in the stream; ``words`` holds those the model timed
     seconds: float  # how long the transcription took (0 when read from the cache)
 
     def words_of(self, clip_id: str) -> list[TruthWord]:
@@ -134,7 +139,8 @@ def build_stream(manifest: Path = DEFAULT_MANIFEST) -> BenchStream:
 def ground_truth(stream: BenchStream, cache_dir: Path) -> GroundTruth:
     """The cached ground truth of this stream, or a fresh transcription (a few seconds)."""
     digest = stream.digest()
-    model_tag = hashlib.sha256(json.dumps(GROUND_TRUTH_MODEL, sort_keys=True).encode()).hexdigest()[:8]
+    tagged = {**GROUND_TRUTH_MODEL, "cache_version": CACHE_VERSION}
+    model_tag = hashlib.sha256(json.dumps(tagged, sort_keys=True).encode()).hexdigest()[:8]
     path = cache_dir / f"ground-truth-{digest}-{model_tag}.json"
     if path.exists():
         return GroundTruth.from_json(json.loads(path.read_text()))
@@ -158,11 +164,14 @@ def _transcribe(stream: BenchStream, digest: str) -> GroundTruth:
             audio = stream.audio[first : first + round(clip.duration_s * SAMPLE_RATE)]
             result = engine.transcribe(TranscribeRequest(audio=audio, word_timestamps=True))
             texts[clip.id] = result.text
-            for w in result.words:
-                key = normalize(w.text)
-                if key:
-                    start, end = w.start / SAMPLE_RATE, w.end / SAMPLE_RATE
-                    words.append(TruthWord(w.text, key, clip.start_s + start, clip.start_s + end, clip.id))
+            timed = [
+                TruthWord(
+                    w.text, key, clip.start_s + w.start / SAMPLE_RATE, clip.start_s + w.end / SAMPLE_RATE, clip.id
+                )
+                for w in result.words
+                for key in normalize(w.text).split()
+            ]
+            words += _correct(timed, normalize(clip.reference).split())
     offline = pooled_wer([(c.reference, texts[c.id]) for c in stream.clips])
     return GroundTruth(
         stream_digest=digest,
@@ -170,8 +179,15 @@ def _transcribe(stream: BenchStream, digest: str) -> GroundTruth:
         words=tuple(words),
         offline_text=texts,
         offline_wer=offline,
+        reference_words=len(normalize(stream.reference).split()),
         seconds=time.perf_counter() - started,
     )
+
+
+def _correct(timed: list[TruthWord], reference: list[str]) -> list[TruthWord]:
+    """The words of ``timed`` that an alignment with ``reference`` finds equal."""
+    matcher = difflib.SequenceMatcher(a=[w.key for w in timed], b=reference, autojunk=False)
+    return [timed[block.a + i] for block in matcher.get_matching_blocks() for i in range(block.size)]
 
 
 def _silence(seconds: float) -> Audio:

@@ -38,6 +38,7 @@ REALTIME_RULE = (
     f"stream's audio, the server sends no {'/'.join(sorted(BEHIND_CODES))} warning or error, "
     f"and word emission p95 < {RULE_WORD_P95_S:g} s"
 )
+SLOWEST = 8
 GROWTH_PARTS = 3  # word emission median per third of the stream: does latency grow over the session?
 
 
@@ -60,6 +61,8 @@ class RoundScore:
     word_emission: dict[str, Any]
     words_total: int
     words_never_shown: int
+    never_shown: list[str]  # "word@end_s" of each word some session never showed, with how many sessions
+    slowest_words: list[str]  # the words of the largest latencies, "word@end_s: latency"
     word_emission_by_part: list[float | None]
     first_partial: dict[str, Any]
     clips_without_partial: int
@@ -67,7 +70,7 @@ class RoundScore:
     endpoint: dict[str, Any]
     after_endpoint: dict[str, Any]
     wer: float | None
-    last_final_after_end_s: float | None  # worst session
+    last_final_after_end_s: float | None  # worst session; None when a session got no final
     behind_codes: list[str]
     server_codes: dict[str, int]  # every warning and error code the server sent, with counts
     errors: list[str]  # sessions that failed on the client side
@@ -77,25 +80,28 @@ class RoundScore:
 
 def score_round(stream: BenchStream, truth: GroundTruth, records: list[SessionRecord]) -> RoundScore:
     emitted: list[tuple[TruthWord, float]] = []
-    never = 0
+    never: Counter[str] = Counter()
     for record in records:
         shown = _shown_words(record)
         for word in truth.words:
             at = _first_emission(word, shown.get(word.key, ()))
             if at is None:
-                never += 1
+                never[f"{word.key}@{word.end_s:.2f}"] += 1
             else:
                 emitted.append((word, at - word.end_s))
+    slowest = sorted(emitted, key=lambda e: -e[1])[:SLOWEST]
     first, missing = _first_partials(stream, truth, records)
     final, endpoint, after = _final_latencies(truth, records)
     finished = [r for r in records if r.error is None]
     wer = pooled_wer([(stream.reference, r.hypothesis()) for r in finished]) if finished else None
-    last = [max((t.at for t in r.finals), default=float("inf")) - stream.duration_s for r in records]
+    last = [max(t.at for t in r.finals) - stream.duration_s for r in records if r.finals]
     score = RoundScore(
         sessions=len(records),
         word_emission=stats([lat for _, lat in emitted]),
         words_total=len(truth.words) * len(records),
-        words_never_shown=never,
+        words_never_shown=sum(never.values()),
+        never_shown=[f"{word} x{count}" for word, count in sorted(never.items())],
+        slowest_words=[f"{w.key}@{w.end_s:.2f}: {lat:.2f}" for w, lat in slowest],
         word_emission_by_part=_by_part(emitted, stream.duration_s),
         first_partial=stats(first),
         clips_without_partial=missing,
@@ -103,7 +109,7 @@ def score_round(stream: BenchStream, truth: GroundTruth, records: list[SessionRe
         endpoint=stats(endpoint),
         after_endpoint=stats(after),
         wer=None if wer is None else round(wer, 4),
-        last_final_after_end_s=round(max(last), 3) if last else None,
+        last_final_after_end_s=round(max(last), 3) if len(last) == len(records) else None,
         behind_codes=sorted({c for r in records for c in r.codes() if c in BEHIND_CODES}),
         server_codes=dict(Counter(c for r in records for c in r.codes())),
         errors=[f"session {r.index}: {r.error}" for r in records if r.error],
@@ -116,7 +122,9 @@ def score_round(stream: BenchStream, truth: GroundTruth, records: list[SessionRe
 def _verdict(score: RoundScore, records: list[SessionRecord]) -> list[str]:
     reasons = [f"session {r.index} failed: {r.error}" for r in records if r.error]
     reasons += [f"session {r.index} got no session_ended" for r in records if r.ended_at is None and not r.error]
-    if score.last_final_after_end_s is None or score.last_final_after_end_s > RULE_LAST_FINAL_S:
+    if score.last_final_after_end_s is None:
+        reasons.append("a session got no final")
+    elif score.last_final_after_end_s > RULE_LAST_FINAL_S:
         reasons.append(f"last final {score.last_final_after_end_s} s after the end of the audio")
     if score.behind_codes:
         reasons.append(f"server fell behind: {', '.join(score.behind_codes)}")
@@ -136,7 +144,7 @@ def _shown_words(record: SessionRecord) -> Shown:
     for timed in record.messages:
         if isinstance(timed.msg, p.PartialResult | p.FinalResult):
             for w in timed.msg.data.words:
-                if key := normalize(w.word):
+                for key in normalize(w.word).split():
                     shown[key].append((timed.at, w.start, w.end))
     return shown
 
@@ -159,9 +167,7 @@ def _by_part(emitted: list[tuple[TruthWord, float]], duration_s: float) -> list[
 # ---------------------------------------------------------------------------- utterances
 
 
-def _first_partials(
-    stream: BenchStream, truth: GroundTruth, records: list[SessionRecord]
-) -> tuple[list[float], int]:
+def _first_partials(stream: BenchStream, truth: GroundTruth, records: list[SessionRecord]) -> tuple[list[float], int]:
     latencies: list[float] = []
     missing = 0
     for clip in stream.clips:

@@ -1,0 +1,115 @@
+"""A local Ray + Serve running the application of ``serve_config.yaml``, in this process.
+
+Like the e2e fixture (``tests/e2e/conftest.py``, DESIGN.md §7): ``ray.init(address="local")`` with
+Ray's token auth off, Serve's HTTP proxy on a free port, then ``serve.run(build_app(args))`` with the
+config's application ``args``. Two things differ from the config, both recorded in the results: the
+benchmark's API key is added to ``settings.auth.api_keys``, and ``max_sessions_per_client`` is raised
+to the largest round's session count. The config's per-deployment overrides (``deployments:``) are
+not applied: ``serve.run`` of an application takes the decorators' and builder's values.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from bench import ROOT
+
+DEFAULT_CONFIG = ROOT / "serve_config.yaml"
+APP_NAME = "stt"
+CLIENT_ID = "bench"
+
+
+@dataclass
+class LocalApp:
+    url: str
+    args: dict[str, Any]
+    config: Path
+
+    def describe(self) -> dict[str, Any]:
+        return {"config": str(self.config.relative_to(ROOT)), "args": _redacted(self.args)}
+
+
+def app_args(config: Path, api_key: str, max_sessions: int) -> dict[str, Any]:
+    spec = yaml.safe_load(config.read_text())
+    apps = spec.get("applications") or []
+    if not apps:
+        raise SystemExit(f"{config}: no application")
+    args: dict[str, Any] = copy.deepcopy(apps[0].get("args") or {})
+    settings = args.setdefault("settings", {})
+    auth = settings.setdefault("auth", {})
+    auth.setdefault("api_keys", {})[api_key] = CLIENT_ID
+    limits = settings.setdefault("limits", {})
+    limits["max_sessions_per_client"] = max(int(limits.get("max_sessions_per_client", 10)), max_sessions)
+    return args
+
+
+def start(config: Path, api_key: str, max_sessions: int) -> LocalApp:
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # Ray turns token auth on after a local init (DESIGN.md §7)
+    import ray
+    from ray import serve
+
+    from deployments.app import build_app
+
+    args = app_args(config, api_key, max_sessions)
+    port = _free_port()
+    ray.init(
+        address="local",
+        num_cpus=len(os.sched_getaffinity(0)),  # the cores this process may use (taskset, cgroups)
+        include_dashboard=False,
+        namespace="rtstt-bench",
+        _temp_dir=os.environ.get("RAY_TMPDIR", "/tmp/rtstt-ray"),
+        log_to_driver=False,
+    )
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(build_app(args), name=APP_NAME, route_prefix="/", blocking=False)
+    url = f"http://127.0.0.1:{port}"
+    _wait_ready(url)
+    return LocalApp(url, args, config)
+
+
+def stop() -> None:
+    import ray
+    from ray import serve
+
+    try:
+        serve.shutdown()
+    finally:
+        ray.shutdown()
+
+
+def _wait_ready(url: str, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(url + "/healthz", timeout=5)
+            if response.status_code == 200:
+                return
+            last = f"HTTP {response.status_code}"
+        except httpx.HTTPError as exc:
+            last = str(exc)
+        time.sleep(0.5)
+    raise SystemExit(f"{url}/healthz not ready within {timeout_s:.0f} s: {last}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _redacted(args: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(args)
+    auth = out.get("settings", {}).get("auth", {})
+    if "api_keys" in auth:
+        auth["api_keys"] = {f"<key {i}>": owner for i, owner in enumerate(auth["api_keys"].values())}
+    return out

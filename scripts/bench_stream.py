@@ -1,0 +1,271 @@
+"""The streaming benchmark: real speech, paced in real time, over N concurrent sessions.
+
+Streams about a minute of real human speech with references (``shared/data``, see
+:mod:`bench.corpus`) in 100 ms chunks paced like a microphone, over N concurrent sessions that
+all send the same stream (starts staggered by a random 0 to 1 s, fixed seed), against a running
+app (``--url``) or one started here (``--start-app``). For each N it reports word emission latency,
+time to first partial, final latency, final WER (and the offline WER of the same model), CPU seconds
+per audio second and peak memory of the Ray/Serve processes, and whether the N stayed real-time
+(:data:`bench.scoring.REALTIME_RULE`); then the largest N that did. Writes ``<out>/<label>.json``
+and ``<out>/<label>.md`` and prints the table.
+
+    .venv/bin/python scripts/bench_stream.py --start-app --sessions 1,2,4
+    .venv/bin/python scripts/bench_stream.py --url http://127.0.0.1:8000 --api-key "$KEY" --sessions 1,2,4,8
+    .venv/bin/python scripts/bench_stream.py --start-app --options '{"vad": {"post_speech_silence": 0.4}}'
+
+Against ``--url`` the CPU and memory figures are those of the Ray processes on this machine, so
+run the benchmark on the service's host (``make serve`` starts one on port 8000).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shlex
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import httpx
+from bench import ROOT, features, local_app
+from bench.corpus import DEFAULT_MANIFEST, BenchStream, GroundTruth, build_stream, ground_truth
+from bench.procs import ProcessSampler
+from bench.report import machine, markdown
+from bench.scoring import REALTIME_RULE, score_round
+from bench.session import SessionPlan, SessionRecord, run_session
+
+from app.client import SttClient
+from app.transcript import SAMPLE_RATE
+
+DEFAULT_KEY = "dev-key-change-me"
+SETTLE_S = 2.0  # pause between rounds, so the previous sessions have closed
+EXTRA_TIMEOUT_S = 60.0  # a session may run this much longer than its audio before it counts as hung
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--url", default="http://127.0.0.1:8000", help="a running app (default %(default)s)")
+    target.add_argument("--start-app", action="store_true", help="start a local Ray + Serve app here and stop it")
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("STT_API_KEY", DEFAULT_KEY),
+        help="API key (default: $STT_API_KEY or the dev key); with --start-app it is the app's only added key",
+    )
+    parser.add_argument("--config", type=Path, default=local_app.DEFAULT_CONFIG, help="serve config for --start-app")
+    parser.add_argument("--sessions", default="1,2,4", help="comma-separated N, run in turn (default %(default)s)")
+    parser.add_argument("--options", default="{}", help="session options as JSON (start_stream.options)")
+    parser.add_argument("--label", default=time.strftime("stream-%Y%m%d-%H%M%S"), help="output file name")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench-results", help="output folder (default %(default)s)")
+    parser.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST, help="clips and references")
+    parser.add_argument("--chunk-ms", type=float, default=100.0, help="audio per chunk (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the start stagger (default %(default)s)")
+    parser.add_argument(
+        "--warmup-s", type=float, default=5.0, help="an unmeasured session of this much audio first (0: none)"
+    )
+    parser.add_argument(
+        "--dump-messages", action="store_true", help="also write every server message, timed, to <label>.messages.json"
+    )
+    parser.add_argument(
+        "--features",
+        default=None,
+        help="'all' or some of " + ",".join(features.FEATURES) + ": one session with each feature off, on alone "
+        "and all on; reports what each adds to the final latency (replaces --sessions)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        args.feature_names = features.parse(args.features) if args.features else []
+    except ValueError as exc:
+        parser.error(f"--features: {exc}")
+    try:
+        args.session_counts = [int(n) for n in args.sessions.split(",") if n.strip()]
+    except ValueError:
+        parser.error(f"--sessions {args.sessions!r}: expected comma-separated integers, e.g. 1,2,4")
+    if not args.session_counts or min(args.session_counts) < 1:
+        parser.error(f"--sessions {args.sessions!r}: every N must be at least 1")
+    try:
+        args.session_options = json.loads(args.options)
+    except json.JSONDecodeError as exc:
+        parser.error(f"--options is not JSON: {exc}")
+    if not isinstance(args.session_options, dict):
+        parser.error("--options must be a JSON object")
+    return args
+
+
+# ---------------------------------------------------------------------------- rounds
+
+
+async def run_round(
+    url: str, api_key: str, n: int, pcm: bytes, args: argparse.Namespace, duration_s: float, *, own_ray: bool
+) -> tuple[list[SessionRecord], dict[str, Any], float]:
+    client = SttClient(url, api_key=api_key)
+    rng = random.Random(args.seed * 1000 + n)
+    plans = [
+        SessionPlan(i, rng.uniform(0.0, 1.0), pcm, args.chunk_ms, args.session_options, duration_s + EXTRA_TIMEOUT_S)
+        for i in range(n)
+    ]
+    started = time.perf_counter()
+    with ProcessSampler(root_pid=os.getpid() if own_ray else None) as sampler:
+        records = await asyncio.gather(*(run_session(client, plan) for plan in plans))
+    return list(records), sampler.result(), time.perf_counter() - started
+
+
+async def warm_up(url: str, api_key: str, pcm: bytes, args: argparse.Namespace) -> None:
+    """One short unmeasured session: the first session's one-off costs stay out of the N=1 figures."""
+    cut = int(args.warmup_s * SAMPLE_RATE) * 2  # PCM16 mono
+    plan = SessionPlan(0, 0.0, pcm[:cut], args.chunk_ms, args.session_options, args.warmup_s + EXTRA_TIMEOUT_S)
+    record = await run_session(SttClient(url, api_key=api_key), plan)
+    if record.error:
+        raise SystemExit(f"warm-up session failed: {record.error}")
+
+
+def round_result(
+    stream: BenchStream, truth: GroundTruth, records: list[SessionRecord], procs: dict[str, Any], wall_s: float
+) -> dict[str, Any]:
+    score = score_round(stream, truth, records)
+    audio_s = sum(r.audio_s for r in records)
+    return {
+        **asdict(score),
+        "cpu_s_per_audio_s": round(procs["cpu_s"] / audio_s, 3) if audio_s else None,
+        "audio_s": round(audio_s, 3),
+        "wall_s": round(wall_s, 3),
+        "procs": procs,
+        "session_details": [r.summary() for r in records],
+    }
+
+
+def stream_info(stream: BenchStream, chunk_ms: float) -> dict[str, Any]:
+    return {
+        "digest": stream.digest(),
+        "duration_s": round(stream.duration_s, 3),
+        "speech_s": round(sum(c.duration_s for c in stream.clips), 3),
+        "chunk_ms": chunk_ms,
+        "clips": [
+            {"id": c.id, "start_s": round(c.start_s, 3), "duration_s": round(c.duration_s, 3)} for c in stream.clips
+        ],
+        "reference": stream.reference,
+    }
+
+
+def command_line() -> str:
+    exe = sys.executable
+    if exe.startswith(str(ROOT)):
+        exe = os.path.relpath(exe, ROOT)
+    script = os.path.relpath(os.path.abspath(sys.argv[0]), ROOT)
+    return shlex.join([exe, script, *sys.argv[1:]]).replace(_key_arg(), "--api-key ***")
+
+
+def _key_arg() -> str:
+    if "--api-key" in sys.argv[:-1]:
+        return "--api-key " + shlex.quote(sys.argv[sys.argv.index("--api-key") + 1])
+    return "\0"
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started_at = time.strftime("%Y-%m-%d %H:%M:%S %z")
+    stream = build_stream(args.manifest)
+    log(f"stream: {stream.duration_s:.1f} s, {len(stream.clips)} clips, digest {stream.digest()}")
+    truth = ground_truth(stream, args.out)
+    log(
+        f"ground truth: {len(truth.words)} words, offline WER {100 * truth.offline_wer:.1f}%"
+        + (f" ({truth.seconds:.1f} s)" if truth.seconds else " (cached)")
+    )
+    pcm = stream.pcm()
+    app: local_app.LocalApp | None = None
+    url = args.url
+    try:
+        if args.start_app:
+            log("starting a local Ray + Serve app ...")
+            app = local_app.start(args.config, args.api_key, max(args.session_counts))
+            url = app.url
+            log(f"app ready at {url}")
+        else:
+            _check_reachable(url)
+        if args.warmup_s > 0:
+            asyncio.run(warm_up(url, args.api_key, pcm, args))
+        rounds: list[dict[str, Any]] = []
+        dumps: dict[int, list[list[dict[str, Any]]]] = {}
+        feature_rows: list[dict[str, Any]] = []
+        if args.feature_names:
+
+            def one_session(options: dict[str, Any]) -> dict[str, Any]:
+                args.session_options = options
+                records, procs, wall_s = asyncio.run(
+                    run_round(url, args.api_key, 1, pcm, args, stream.duration_s, own_ray=app is not None)
+                )
+                time.sleep(SETTLE_S)
+                return round_result(stream, truth, records, procs, wall_s)
+
+            feature_rows = features.compare(one_session, args.session_options, args.feature_names, log)
+        for n in [] if args.feature_names else args.session_counts:
+            log(f"N={n}: streaming {stream.duration_s:.0f} s to {n} session(s) ...")
+            records, procs, wall_s = asyncio.run(
+                run_round(url, args.api_key, n, pcm, args, stream.duration_s, own_ray=app is not None)
+            )
+            rounds.append(round_result(stream, truth, records, procs, wall_s))
+            if args.dump_messages:
+                dumps[n] = [
+                    [{"at": round(t.at, 4), **t.msg.model_dump(mode="json")} for t in r.messages] for r in records
+                ]
+            r = rounds[-1]
+            log(
+                f"N={n}: word emission median {r['word_emission']['median']} s p95 {r['word_emission']['p95']} s, "
+                f"final median {r['final']['median']} s, WER {r['wer']}, CPU/audio {r['cpu_s_per_audio_s']}, "
+                f"real-time {'yes' if r['realtime'] else 'no: ' + '; '.join(r['not_realtime_because'])}"
+            )
+            time.sleep(SETTLE_S)
+    finally:
+        if app is not None:
+            local_app.stop()
+    passing = [r["sessions"] for r in rounds if r["realtime"]]
+    result: dict[str, Any] = {
+        "label": args.label,
+        "command": command_line(),
+        "started_at": started_at,
+        "finished_at": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "machine": machine(),
+        "target": app.describe() if app is not None else {"url": url},
+        "options": args.session_options,
+        "seed": args.seed,
+        "stream": stream_info(stream, args.chunk_ms),
+        "ground_truth": {k: v for k, v in truth.to_json().items() if k != "words"} | {"words": len(truth.words)},
+        "realtime_rule": REALTIME_RULE,
+        "largest_realtime_sessions": max(passing, default=0),
+        "rounds": rounds,
+    }
+    if feature_rows:
+        result["features"] = feature_rows
+    args.out.mkdir(parents=True, exist_ok=True)
+    table = features.markdown(feature_rows, result) if feature_rows else markdown(result)
+    (args.out / f"{args.label}.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
+    (args.out / f"{args.label}.md").write_text(table)
+    if args.dump_messages:
+        (args.out / f"{args.label}.messages.json").write_text(json.dumps(dumps) + "\n")
+    print(table)
+    log(f"wrote {args.out / args.label}.json and .md")
+    return 0
+
+
+def _check_reachable(url: str) -> None:
+    try:
+        httpx.get(url.rstrip("/") + "/healthz", timeout=10).raise_for_status()
+    except httpx.HTTPError as exc:
+        hint = "start the app (make serve) or use --start-app"
+        raise SystemExit(f"{url} is not answering /healthz ({exc}); {hint}") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
