@@ -9,7 +9,7 @@ export RAY_TMPDIR ?= /tmp/rtstt-ray
 export HF_HUB_OFFLINE ?= 1
 export PYTHONDONTWRITEBYTECODE ?= 1
 
-.PHONY: setup test test-unit check lint typecheck serve bench schema clean
+.PHONY: setup setup-browser setup-postgres test test-unit check lint typecheck serve bench schema clean
 
 setup: $(VENV)/.installed
 
@@ -23,11 +23,19 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) --no-deps "resemblyzer==0.1.4"
 	touch $@
 
-test: setup
+# the browser tests drive Debian's Chromium (apt-get, as root) with playwright-core (npm ci)
+setup-browser:
+	scripts/setup_browser.sh
+
+# the store tests start a throwaway PostgreSQL from Debian's binaries (apt-get, as root)
+setup-postgres:
+	scripts/setup_postgres.sh
+
+test: setup setup-browser setup-postgres
 	$(PY) -m pytest
 
 test-unit: setup
-	$(PY) -m pytest -m "not model and not e2e"
+	$(PY) -m pytest -m "not model and not e2e and not browser"
 
 lint: setup
 	$(VENV)/bin/ruff check app deployments tests scripts
@@ -40,13 +48,16 @@ check: lint typecheck test
 
 # a local development key unless the environment brings real ones
 serve: export STT_API_KEYS ?= local:dev-key-change-me
+# signs the short-lived tokens the browser page uses (stt token --page)
+serve: export STT_JWT_SECRET ?= dev-jwt-secret-change-me-0123456789abcdef
 serve: setup
 	mkdir -p $(RAY_TMPDIR)
 	$(VENV)/bin/ray start --head --num-cpus 2 --include-dashboard=false --temp-dir $(RAY_TMPDIR) --disable-usage-stats
 	trap '$(VENV)/bin/ray stop --force' EXIT INT TERM; $(VENV)/bin/serve run --address auto serve_config.yaml
 
+# starts its own local Ray + Serve app from serve_config.yaml's settings, streams, tears down
 bench: setup
-	$(PY) scripts/bench_stream.py --sessions 1,2,4
+	$(PY) scripts/bench_stream.py --start-app --sessions 1,2,4 --label cpu-2core-tiny-en
 
 schema: setup
 	$(PY) -m app schema > schema/protocol.json

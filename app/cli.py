@@ -81,7 +81,8 @@ class _Printer:
                 self._partial_shown = False
             d = msg.data
             extra = f" ({d.transcription_time:.2f}s)" if d.transcription_time is not None else ""
-            self.out.write(f"[final   {d.audio.start:6.2f}-{d.audio.end:6.2f}s] {d.text}{extra}\n")
+            who = f"{'+'.join(s.id for s in d.speakers.details)}: " if d.speakers and d.speakers.details else ""
+            self.out.write(f"[final   {d.audio.start:6.2f}-{d.audio.end:6.2f}s] {who}{d.text}{extra}\n")
         elif isinstance(msg, p.Error | p.Warning_):
             self.out.write(f"[{msg.type} {msg.code}] {msg.message}\n")
         self.out.flush()
@@ -90,6 +91,7 @@ class _Printer:
 async def _transcribe(args: argparse.Namespace) -> int:
     from app.audio.files import load_audio, to_pcm16
     from app.engines import WhisperEngine, WhisperTranscriber
+    from app.enrich.local import local_enrichment
     from app.session.controller import Ports, StreamSession
 
     patch: dict[str, Any] = json.loads(args.options)
@@ -106,10 +108,14 @@ async def _transcribe(args: argparse.Namespace) -> int:
     realtime = WhisperTranscriber(WhisperEngine(settings.realtime_model))
     main_model = WhisperTranscriber(WhisperEngine(settings.main_model))
     printer = _Printer(args.json)
+    # enrichment models load on first use: a feature left off in --options loads nothing
+    enrichment = local_enrichment(settings.enrichment)
+    await enrichment.prepare(options)
+    finals, partials = enrichment.for_session()
     session = StreamSession(
         "local",
         settings=settings,
-        ports=Ports(realtime=realtime, main=main_model),
+        ports=Ports(realtime=realtime, main=main_model, enrichers=finals, partial_enrichers=partials),
         emit=printer,
         enforce_realtime=False,
     )

@@ -14,11 +14,15 @@ Validation messages quote the bad value and the allowed range.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from app.auth import AuthSettings
+from app.enrich.settings import EnrichmentSettings
 from app.errors import ConfigError
 
 
@@ -249,6 +253,89 @@ class Limits(_Strict):
     max_buffer_s: float = Field(35.0, ge=35.0, le=600.0, description="audio each session buffers")
 
 
+_DB_SCHEMES = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+
+
+class AudioRetentionSettings(_Strict):
+    enabled: bool = Field(False, description="keep each session's audio as FLAC files")
+    dir: str | None = Field(None, description="folder of the FLAC files; <data_dir>/audio when absent")
+    retention_days: float = Field(30.0, gt=0.0, le=36500.0, description="files older than this are deleted")
+
+
+class StoreSettings(_Strict):
+    """Transcript storage (``app.store``): an SQLite file in ``data_dir`` unless ``database_url`` names
+    a database (``postgresql+asyncpg://user@host:5432/db``; ``postgresql://`` and ``sqlite://`` are
+    read as those drivers)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, hide_input_in_errors=True)
+
+    enabled: bool = Field(True, description="false: nothing is stored, REST answers 503, no resume after restart")
+    data_dir: str = Field(
+        "./data", validate_default=True, description="SQLite file and retained audio; made absolute where validated"
+    )
+    database_url: SecretStr | None = Field(None, description="SQLAlchemy URL; sqlite+aiosqlite:///<data_dir>/rtstt.db")
+    batch_window_s: float = Field(0.005, ge=0.0, le=1.0, description="writes gathered into one commit")
+    heartbeat_interval_s: float = Field(10.0, gt=0.0, le=600.0, description="a host marks its sessions alive")
+    interrupted_after_s: float = Field(60.0, gt=0.0, description="an unended session not marked alive is interrupted")
+    audio_retention: AudioRetentionSettings = Field(default_factory=AudioRetentionSettings)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        # resolved where the settings are built (the driver): Ray workers may run in another folder
+        return str(Path(v).expanduser().resolve())
+
+    @field_validator("database_url")
+    @classmethod
+    def _scheme(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None:
+            return None
+        scheme, sep, rest = v.get_secret_value().partition("://")
+        if not sep or scheme not in _DB_SCHEMES:
+            raise ValueError(
+                f"database_url scheme {scheme[:30]!r} is not supported; use sqlite+aiosqlite:// or postgresql+asyncpg://"
+            )
+        return SecretStr(f"{_DB_SCHEMES[scheme]}://{rest}")
+
+    @model_validator(mode="after")
+    def _liveness(self) -> StoreSettings:
+        if self.interrupted_after_s < 2 * self.heartbeat_interval_s:
+            raise ValueError(
+                f"interrupted_after_s {self.interrupted_after_s} must be at least twice "
+                f"heartbeat_interval_s {self.heartbeat_interval_s}"
+            )
+        return self
+
+    @property
+    def url(self) -> str:
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite+aiosqlite:///{Path(self.data_dir) / 'rtstt.db'}"
+
+    @property
+    def audio_dir(self) -> Path:
+        return Path(self.audio_retention.dir or Path(self.data_dir) / "audio").expanduser().resolve()
+
+    @classmethod
+    def from_env(
+        cls, data: Mapping[str, Any] | None = None, *, environ: Mapping[str, str] | None = None
+    ) -> StoreSettings:
+        """``data`` (the serve config's ``store`` args), with ``STT_DATA_DIR`` and ``STT_DATABASE_URL`` filling
+        in what it leaves out (a database password belongs in the environment, not in the config)."""
+        env = os.environ if environ is None else environ
+        merged = dict(data or {})
+        for key, name in (("data_dir", "STT_DATA_DIR"), ("database_url", "STT_DATABASE_URL")):
+            if merged.get(key) is None and env.get(name, "").strip():
+                merged[key] = env[name].strip()
+        return cls.model_validate(merged)
+
+
 class ServerSettings(_Strict):
     realtime_model: ModelSettings = Field(default_factory=ModelSettings)
     main_model: ModelSettings = Field(default_factory=ModelSettings)
@@ -256,7 +343,12 @@ class ServerSettings(_Strict):
     default_options: SessionOptions = Field(default_factory=SessionOptions)
     partial_min_interval_s: float = Field(0.1, ge=0.02, le=5.0, description="least audio between partials")
     partial_max_interval_s: float = Field(1.0, ge=0.05, le=10.0, description="interval when the realtime model lags")
+    speculative_finals: bool = Field(
+        True, description="start the main model when a pause begins, so the final is ready when the pause ends it"
+    )
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    enrichment: EnrichmentSettings = Field(default_factory=EnrichmentSettings)
 
 
 PositiveSeconds = Annotated[float, Field(gt=0)]

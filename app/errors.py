@@ -11,7 +11,8 @@ error ends the connection, a WebSocket ``close_code`` in the 4000 range.
     │   ├── InvalidMessage         code "invalid_message"
     │   ├── UnknownCommand         code "unknown_command"
     │   ├── WrongFrameType         code "wrong_frame_type"
-    │   └── InvalidState           code "invalid_state" (command not allowed now)
+    │   ├── InvalidState           code "invalid_state" (command not allowed now)
+    │   └── InvalidRequest         code "invalid_request" (a bad REST path or query parameter; HTTP 400)
     ├── ConfigError                code "invalid_options" (bad session options)
     ├── AudioError                 bad audio input; the frame is dropped, the session lives
     │   ├── FrameTooLarge          code "frame_too_large"
@@ -26,10 +27,12 @@ error ends the connection, a WebSocket ``close_code`` in the 4000 range.
     ├── LimitError                 close 4429
     │   └── TooManySessions        code "too_many_sessions"
     ├── SessionNotFound            code "session_not_found" close 4404
+    ├── SessionActive              code "session_active"    HTTP 409 (DELETE of a session still streaming)
     ├── StreamEnded                code "stream_ended"      close 1000 (audio after the session ended)
     ├── Timeout                    idle / max duration
     │   ├── IdleTimeout            code "idle_timeout"      close 4408
     │   └── MaxDurationReached     code "max_duration"      close 4409
+    ├── StorageUnavailable         code "storage_unavailable" close 4503, HTTP 503 (transcript store down or off)
     └── InternalError              code "internal_error"    close 4500 (message never carries exception text)
 
 Messages are written for the client: they say what was wrong and what is allowed,
@@ -71,6 +74,10 @@ class WrongFrameType(ProtocolError):
 
 class InvalidState(ProtocolError):
     code = "invalid_state"
+
+
+class InvalidRequest(ProtocolError):
+    code = "invalid_request"
 
 
 class ConfigError(SttError):
@@ -155,11 +162,23 @@ class MaxDurationReached(SessionTimeout):
     close_code = 4409
 
 
+class SessionActive(SttError):
+    """A REST change to a session that is still streaming (HTTP 409; never a WebSocket close)."""
+
+    code = "session_active"
+
+
 class StreamEnded(SttError):
     """Audio for a session that has ended: the audio socket closes normally."""
 
     code = "stream_ended"
     close_code = 1000
+    fatal = True
+
+
+class StorageUnavailable(SttError):
+    code = "storage_unavailable"
+    close_code = 4503
     fatal = True
 
 
@@ -178,6 +197,7 @@ ALL_ERRORS: tuple[type[SttError], ...] = (
     UnknownCommand,
     WrongFrameType,
     InvalidState,
+    InvalidRequest,
     ConfigError,
     FrameTooLarge,
     MisalignedAudio,
@@ -189,8 +209,10 @@ ALL_ERRORS: tuple[type[SttError], ...] = (
     Forbidden,
     TooManySessions,
     SessionNotFound,
+    SessionActive,
     IdleTimeout,
     MaxDurationReached,
     StreamEnded,
+    StorageUnavailable,
     InternalError,
 )

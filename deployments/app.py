@@ -2,8 +2,9 @@
 
 ``args`` (all optional):
 
-* ``settings``: :class:`app.config.ServerSettings` (models, limits, auth, default options);
-  secrets and API keys come from the environment (``STT_API_KEYS``, ``STT_JWT_SECRET`` …);
+* ``settings``: :class:`app.config.ServerSettings` (models, limits, auth, default options, store);
+  secrets and API keys come from the environment (``STT_API_KEYS``, ``STT_JWT_SECRET`` …), and so
+  may the store's ``STT_DATABASE_URL`` and ``STT_DATA_DIR`` where the config leaves them out;
 * ``session_hosts``: how many session-host actors (default 2);
 * ``ingress_replicas``: replicas of the ingress (default 1; the config's ``deployments`` may override).
 """
@@ -15,8 +16,10 @@ from typing import Any
 from ray.serve import Application
 
 from app.auth import AuthSettings
-from app.config import ServerSettings
+from app.config import ServerSettings, StoreSettings
+from deployments.analyzer import Analyzer
 from deployments.asr import ASR
+from deployments.diarizer import Diarizer
 from deployments.hosts import SessionHostPool
 from deployments.ingress import Ingress
 
@@ -24,6 +27,7 @@ from deployments.ingress import Ingress
 def load_settings(args: dict[str, Any]) -> ServerSettings:
     raw = dict(args.get("settings") or {})
     raw["auth"] = AuthSettings.from_env(raw.get("auth"))
+    raw["store"] = StoreSettings.from_env(raw.get("store"))
     return ServerSettings.model_validate(raw)
 
 
@@ -32,6 +36,9 @@ def build_app(args: dict[str, Any]) -> Application:
     settings = load_settings(args)
     realtime = ASR.options(name="RealtimeASR").bind(settings.realtime_model.model_dump(mode="json"))
     main = ASR.options(name="MainASR").bind(settings.main_model.model_dump(mode="json"))
-    pool = SessionHostPool.bind(settings, realtime, main, int(args.get("session_hosts", 2)))
+    # enrichment deployments: a session that turns a feature off never calls them
+    diarizer = Diarizer.bind(settings.enrichment.diarization.model_dump(mode="json"))
+    analyzer = Analyzer.bind(settings.enrichment.analysis.model_dump(mode="json"))
+    pool = SessionHostPool.bind(settings, realtime, main, int(args.get("session_hosts", 2)), diarizer, analyzer)
     ingress = Ingress.options(num_replicas=int(args.get("ingress_replicas", 1)))
     return ingress.bind(settings, pool)

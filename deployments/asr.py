@@ -57,7 +57,9 @@ class ASR:
         result: Transcript = await self._batched(request)
         return result
 
-    @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.01)
+    # several batches may run at once: on CPU a batch's requests run on the model's num_workers and
+    # CTranslate2 queues the rest, so a new request never waits for a whole earlier batch to finish
+    @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.01, max_concurrent_batches=4)
     async def _batched(self, requests: list[TranscribeRequest]) -> list[Transcript]:
         self._batch_sizes.observe(len(requests))
         return await asyncio.to_thread(self.engine.transcribe_batch, requests)

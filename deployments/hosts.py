@@ -6,33 +6,66 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from app.config import ServerSettings
+from app.enrich.enrichers import Enrichment
 from app.errors import SttError
 from app.session.controller import Ports
 from app.session.host import PollReply, SessionHost, SessionInfo, StartReply
+from app.session.storage import HostStorage
 from deployments.metrics import RayMetrics
-from deployments.remote import HandleTranscriber, new_host_actor
+from deployments.remote import HandleAnalyzer, HandleEmbedder, HandleTranscriber, new_host_actor
 
 log = logging.getLogger("ray.serve")
+
+
+def session_ports(
+    settings: ServerSettings,
+    realtime: DeploymentHandle,
+    main: DeploymentHandle,
+    diarizer: DeploymentHandle | None,
+    analyzer: DeploymentHandle | None,
+) -> Callable[[], Ports]:
+    """A Ports factory: the models are shared, the enrichers are new for each session (the
+    diarizer's speaker clusters and the wake-word state belong to one session)."""
+    rt, mn = HandleTranscriber(realtime), HandleTranscriber(main)
+    enrichment = None
+    if diarizer is not None and analyzer is not None:
+        enrichment = Enrichment(settings.enrichment, HandleEmbedder(diarizer), HandleAnalyzer(analyzer))
+
+    def ports() -> Ports:
+        finals, partials = enrichment.for_session() if enrichment is not None else ([], [])
+        return Ports(realtime=rt, main=mn, enrichers=finals, partial_enrichers=partials)
+
+    return ports
 
 
 class SessionHostActor:
     """The actor body: a thin shell over :class:`app.session.host.SessionHost`."""
 
     def __init__(
-        self, settings: ServerSettings, realtime: DeploymentHandle, main: DeploymentHandle, index: int
+        self,
+        settings: ServerSettings,
+        realtime: DeploymentHandle,
+        main: DeploymentHandle,
+        index: int,
+        diarizer: DeploymentHandle | None = None,
+        analyzer: DeploymentHandle | None = None,
     ) -> None:
         self.index = index
         self.metrics = RayMetrics(host=str(index))
+        # one transcript store a host process, opened on first use
+        self.storage = HostStorage.from_settings(settings.store, metrics=self.metrics)
         self.host = SessionHost(
             settings,
-            Ports(realtime=HandleTranscriber(realtime), main=HandleTranscriber(main)),
+            session_ports(settings, realtime, main, diarizer, analyzer),
             metrics=self.metrics,
+            storage=self.storage,
         )
 
     async def start(self, session_id: str, client_id: str, raw: str, standalone: bool) -> StartReply:
@@ -61,14 +94,24 @@ class SessionHostActor:
 
     async def shutdown(self) -> None:
         await self.host.shutdown()
+        if self.storage is not None:
+            await self.storage.store.close()
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0}, num_replicas=1, health_check_period_s=10)
 class SessionHostPool:
     def __init__(
-        self, settings: ServerSettings, realtime: DeploymentHandle, main: DeploymentHandle, hosts: int = 2
+        self,
+        settings: ServerSettings,
+        realtime: DeploymentHandle,
+        main: DeploymentHandle,
+        hosts: int = 2,
+        diarizer: DeploymentHandle | None = None,
+        analyzer: DeploymentHandle | None = None,
     ) -> None:
-        self._hosts = [new_host_actor(SessionHostActor, settings, realtime, main, i) for i in range(hosts)]
+        self._hosts = [
+            new_host_actor(SessionHostActor, settings, realtime, main, i, diarizer, analyzer) for i in range(hosts)
+        ]
 
     async def get_hosts(self) -> list[Any]:
         return self._hosts

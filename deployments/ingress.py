@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 
 from app.config import ServerSettings
 from app.service.routes import build_app
+from app.store import TranscriptStore
 from deployments.metrics import RayMetrics
 from deployments.remote import RayDirectory
 
@@ -28,11 +29,19 @@ class Ingress:
         self.settings = settings
         self.directory = RayDirectory(pool)
         self.replica_id = serve.get_replica_context().replica_id.unique_id
+        # the REST API's reads: one store a replica, opened on first use
+        self.store = TranscriptStore(settings.store) if settings.store.enabled else None
 
     async def __serve_build_asgi_app__(self) -> Starlette:
         await self.directory.refresh()
-        return build_app(self.settings, self.directory, metrics=RayMetrics(), replica_id=self.replica_id)
+        return build_app(
+            self.settings, self.directory, metrics=RayMetrics(), replica_id=self.replica_id, store=self.store
+        )
 
     async def check_health(self) -> None:
         if not await self.directory.healthy():
             raise RuntimeError("session hosts unreachable")
+
+    async def __del__(self) -> None:
+        if self.store is not None:
+            await self.store.close()

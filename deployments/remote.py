@@ -10,6 +10,7 @@ import ray
 from ray.exceptions import RayActorError, RayTaskError
 from ray.serve.handle import DeploymentHandle
 
+from app.enrich.ports import AnalyzeReply, AnalyzeRequest, Embeddings, EmbedRequest
 from app.errors import SttError
 from app.service.local import pick
 from app.session.host import PollReply, SessionInfo, StartReply
@@ -35,6 +36,28 @@ class HandleTranscriber:
 
     async def transcribe(self, request: TranscribeRequest) -> Transcript:
         result: Transcript = await self.handle.transcribe.remote(request)
+        return result
+
+
+class HandleEmbedder:
+    """The Embedder port over the (batched) Diarizer deployment."""
+
+    def __init__(self, handle: DeploymentHandle) -> None:
+        self.handle = handle
+
+    async def embed(self, request: EmbedRequest) -> Embeddings:
+        result: Embeddings = await self.handle.embed.remote(request)
+        return result
+
+
+class HandleAnalyzer:
+    """The Analyzer port over the (batched) Analyzer deployment."""
+
+    def __init__(self, handle: DeploymentHandle) -> None:
+        self.handle = handle
+
+    async def analyze(self, request: AnalyzeRequest) -> AnalyzeReply:
+        result: AnalyzeReply = await self.handle.analyze.remote(request)
         return result
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,3 +21,12 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def manifest(shared_data: Path) -> list[dict[str, Any]]:
     return list(json.loads((shared_data / "manifest.json").read_text()))
+
+
+@pytest.fixture(scope="session")
+def serve_url() -> Iterator[str]:
+    """A real local Ray + Serve app (``tests/serve_app.py``), one per run for tests/e2e and tests/browser."""
+    from tests.serve_app import running_app
+
+    with running_app() as url:
+        yield url

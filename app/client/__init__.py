@@ -17,8 +17,11 @@
 
     finals = await client.transcribe_file("talk.wav")  # the same, all at once
 
-Modules: ``client`` (:class:`SttClient`), ``stream`` (:class:`SttStream`, one session's sockets and
-state), ``connection`` (opening a socket), ``audio`` (framing, pacing, decoding), ``urls``, ``errors``.
+Modules: ``client`` (:class:`SttClient`: streams, tokens, stored sessions and transcripts), ``stream``
+(:class:`SttStream`, one session's sockets and state), ``connection`` (opening a socket), ``audio``
+(framing, pacing, decoding), ``urls``, ``errors``; the ``stt`` command: ``cli`` (arguments, exit codes),
+``commands`` (what each subcommand does), ``render`` (terminal and JSON output), ``mic`` (the
+microphone, through the optional ``sounddevice``).
 Every failure is an :class:`SttClientError` with the server's stable ``code`` and the close code.
 """
 

@@ -26,16 +26,19 @@ def chunk_bytes(fmt: AudioFormat, chunk_ms: float) -> int:
     return samples * BYTES_PER_SAMPLE * fmt.channels
 
 
-async def paced(chunks: Iterable[bytes], interval_s: float) -> AsyncIterator[bytes]:
-    """Yield chunk ``i`` at ``start + (i + 1) * interval_s``, when a microphone would have it.
+async def paced(chunks: Iterable[bytes], interval_s: float, *, burst: int = 0) -> AsyncIterator[bytes]:
+    """Yield chunk ``i`` at ``start + (i + 1 - burst) * interval_s``, when a microphone would have it.
 
-    Deadlines come from the start, not from the previous send, so slow sends do not add up to drift;
-    a late chunk goes at once and the next ones catch up.
+    The first ``burst`` chunks go at once (a token bucket that starts full). Deadlines come from the
+    start, not from the previous send, so slow sends do not add up to drift; a late chunk goes at once
+    and the next ones catch up.
     """
+    if burst < 0:
+        raise ValueError(f"burst {burst} must not be negative")
     loop = asyncio.get_running_loop()
     start = loop.time()
     for i, chunk in enumerate(chunks):
-        delay = start + (i + 1) * interval_s - loop.time()
+        delay = start + (i + 1 - burst) * interval_s - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
         yield chunk

@@ -7,6 +7,7 @@ from collections.abc import Coroutine
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -15,7 +16,7 @@ from app import protocol as p
 from app.client.connection import ConnectionSettings
 from app.client.errors import SttClientError, from_http
 from app.client.stream import SttStream
-from app.client.urls import TOKEN_PATH, http_url, ws_url
+from app.client.urls import SESSIONS_PATH, TOKEN_PATH, http_url, ws_url
 from app.config import SessionOptions, parse_session_options
 from app.errors import ConfigError
 
@@ -81,27 +82,68 @@ class SttClient:
     async def mint_token(self, *, session_id: str | None = None, ttl_s: int | None = None) -> Token:
         """Exchange the API key for a short-lived JWT (``POST /v1/auth/token``) whose subject is
         ``client_id``; ``session_id`` limits it to one session, ``ttl_s`` shortens its life."""
-        url = http_url(self.settings.base_url, TOKEN_PATH, client_id=self.settings.client_id)
         body: dict[str, Any] = {}
         if session_id is not None:
             body["session_id"] = session_id
         if ttl_s is not None:
             body["ttl_s"] = ttl_s
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else self.settings.headers
+        response = await self._request("POST", TOKEN_PATH, json=body, headers=headers)
+        try:
+            reply = _TokenReply.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise SttClientError(f"{response.url}: the answer has no token", code="invalid_response") from exc
+        return Token(reply.token, reply.expires_in)
+
+    async def sessions(
+        self,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> Any:
+        """One page of this client's stored sessions, newest first (``GET /v1/sessions``), as the server's
+        JSON: ``{"sessions": [...], "next_cursor": ...}``; pass ``next_cursor`` back as ``cursor`` for the
+        next page. ``since``/``until`` are ISO 8601 times."""
+        query = {"limit": str(limit) if limit is not None else None, "cursor": cursor, "since": since, "until": until}
+        response = await self._request("GET", SESSIONS_PATH, params={k: v for k, v in query.items() if v is not None})
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise SttClientError(f"{response.url}: the answer is not JSON", code="invalid_response") from exc
+
+    async def transcript(self, session_id: str, fmt: str = "json") -> str:
+        """A stored session's transcript (``GET /v1/sessions/{id}/transcript?format=``): json, txt, srt or vtt."""
+        path = f"{SESSIONS_PATH}/{quote(session_id, safe='')}/transcript"
+        response = await self._request("GET", path, params={"format": fmt})
+        return response.text
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """One HTTP call; failures (no connection, HTTP ≥ 400) become :class:`SttClientError`."""
+        url = http_url(self.settings.base_url, path, client_id=self.settings.client_id, **(params or {}))
         try:
             async with httpx.AsyncClient(timeout=self.settings.open_timeout_s) as http:
-                response = await http.post(url, json=body, headers=headers)
+                response = await http.request(method, url, json=json, headers=headers or self.settings.headers)
         except httpx.TimeoutException as exc:
             raise SttClientError(f"{url}: no answer within {self.settings.open_timeout_s} s", code="timeout") from exc
+        except httpx.ConnectError as exc:
+            raise SttClientError(
+                f"cannot connect to {url}: {exc} (is the server running?)", code="connection_failed"
+            ) from exc
         except httpx.HTTPError as exc:
             raise SttClientError(f"cannot connect to {url}: {exc}", code="connection_failed") from exc
         if response.status_code >= 400:
             raise from_http(response.status_code, response.content, f"{url}: HTTP {response.status_code}")
-        try:
-            reply = _TokenReply.model_validate_json(response.content)
-        except ValidationError as exc:
-            raise SttClientError(f"{url}: the answer has no token", code="invalid_response") from exc
-        return Token(reply.token, reply.expires_in)
+        return response
 
     async def transcribe_file(
         self,
@@ -122,11 +164,11 @@ class SttClient:
                 async for _ in stream:
                     pass
 
-            await _run_both(send(), read())
+            await run_both(send(), read())
             return list(stream.finals)
 
 
-async def _run_both(first: Coroutine[Any, Any, None], second: Coroutine[Any, Any, None]) -> None:
+async def run_both(first: Coroutine[Any, Any, None], second: Coroutine[Any, Any, None]) -> None:
     """Run both; the first failure cancels the other and is raised as is (no ExceptionGroup)."""
     tasks = [asyncio.create_task(first), asyncio.create_task(second)]
     try:

@@ -187,20 +187,36 @@ class SttStream:
             for chunk in chunks:
                 await self.send_audio(chunk)
 
-    async def send_pcm(self, pcm: bytes, *, realtime: bool = True, chunk_ms: float = 100.0, speed: float = 1.0) -> None:
-        """Send PCM16 of the session's format in ``chunk_ms`` chunks, paced at ``speed`` x real time."""
+    async def send_pcm(
+        self,
+        pcm: bytes,
+        *,
+        realtime: bool = True,
+        chunk_ms: float = 100.0,
+        speed: float = 1.0,
+        burst_s: float = 0.0,
+    ) -> None:
+        """Send PCM16 of the session's format in ``chunk_ms`` chunks, paced at ``speed`` x real time
+        after the first ``burst_s`` seconds of audio, which go at once."""
         if speed <= 0:
             raise ValueError(f"speed {speed} must be positive")
         chunks = split_frames(pcm, chunk_bytes(self.audio_format, chunk_ms))
-        await self.send_iter(paced(chunks, chunk_ms / 1000.0 / speed) if realtime else chunks)
+        burst = int(burst_s * 1000.0 / chunk_ms)
+        await self.send_iter(paced(chunks, chunk_ms / 1000.0 / speed, burst=burst) if realtime else chunks)
 
     async def send_file(
-        self, path: str | Path, *, realtime: bool = True, chunk_ms: float = 100.0, speed: float = 1.0
+        self,
+        path: str | Path,
+        *,
+        realtime: bool = True,
+        chunk_ms: float = 100.0,
+        speed: float = 1.0,
+        burst_s: float = 0.0,
     ) -> float:
         """Decode a file to the session's PCM16 format and send it; returns the seconds of audio sent."""
         fmt = self.audio_format
         pcm = await asyncio.to_thread(file_pcm, path, fmt)
-        await self.send_pcm(pcm, realtime=realtime, chunk_ms=chunk_ms, speed=speed)
+        await self.send_pcm(pcm, realtime=realtime, chunk_ms=chunk_ms, speed=speed, burst_s=burst_s)
         return len(pcm) / (2 * fmt.channels * fmt.sample_rate)
 
     # ------------------------------------------------------------------ commands

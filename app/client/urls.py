@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 CONTROL_PATH = "/v1/stream/control"
 AUDIO_PATH = "/v1/stream/audio"
 TOKEN_PATH = "/v1/auth/token"
+SESSIONS_PATH = "/v1/sessions"
 
 _TO_WS = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
 _TO_HTTP = {"http": "http", "https": "https", "ws": "http", "wss": "https"}

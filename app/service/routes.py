@@ -1,4 +1,5 @@
-"""The service's Starlette app: WebSocket channels, token minting, health.
+"""The service's Starlette app: WebSocket channels, token minting, health, the REST API over stored
+transcripts (``app.service.rest``).
 
 ``build_app`` takes its collaborators (settings, a session directory, metrics),
 so the same app runs behind Ray Serve's ingress and, in tests, in-process.
@@ -24,10 +25,14 @@ from app.metrics import Metrics, NullMetrics
 from app.protocol import PROTOCOL_VERSION
 from app.service.connection import Connection, ReplicaState
 from app.service.ports import Directory
+from app.service.rest import rest_routes
+from app.service.web import WEB_ROOT, web_routes
+from app.store import TranscriptStore
+from app.store.audio import AudioArchive
 
 log = logging.getLogger(__name__)
 
-_HTTP_STATUS = {4400: 400, 4401: 401, 4403: 403, 4404: 404, 4429: 429}
+_HTTP_STATUS = {4400: 400, 4401: 401, 4403: 403, 4404: 404, 4429: 429, 4503: 503}
 
 
 def error_response(exc: SttError) -> JSONResponse:
@@ -42,7 +47,9 @@ def build_app(
     metrics: Metrics | None = None,
     replica_id: str = "local",
     web_root: Path | None = None,
+    store: TranscriptStore | None = None,
 ) -> Starlette:
+    """``store``: the transcripts the REST API reads (none: its routes answer 503)."""
     auth = Authenticator(settings.auth)
     replica = ReplicaState(replica_id=replica_id)
     sink: Metrics = metrics or NullMetrics()
@@ -89,8 +96,15 @@ def build_app(
         WebSocketRoute("/v1/stream/audio", audio),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/v1/auth/token", token, methods=["POST"]),
+        *rest_routes(store, auth, archive=_archive(settings) if store else None, on_error=error_response),
+        *web_routes(web_root or WEB_ROOT),
     ]
     return Starlette(routes=routes)
+
+
+def _archive(settings: ServerSettings) -> AudioArchive:
+    # always, for DELETE: audio kept while retention was on is deleted with its session
+    return AudioArchive(settings.store.audio_dir, settings.store.audio_retention.retention_days)
 
 
 async def _json_body(request: Request) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from app.streaming.agreement import LocalAgreement
 from app.streaming.guards import clean
 from app.streaming.policy import PartialPolicy
 from app.transcript import SAMPLE_RATE, Audio, Transcriber, TranscribeRequest, Transcript, WordTiming
-from app.vad import EndReason, Segmenter, SpeechStart, UtteranceEnd, VoiceDetector
+from app.vad import TAIL_PAD_S, EndReason, Segmenter, SpeechStart, UtteranceEnd, VoiceDetector
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,18 @@ class _Utterance:
     id: int
     start: int
     agreement: LocalAgreement = field(default_factory=LocalAgreement)
+    speculation: _Speculation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Speculation:
+    """A main-model call started during the silence that may end the utterance: if the
+    utterance does end there, its final needs no new call (the wait for
+    ``post_speech_silence`` hides the model's latency)."""
+
+    end: int
+    task: asyncio.Task[Transcript]
+    start: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +126,7 @@ class _FinalJob:
     end: int
     audio: Audio
     ended_at: float  # monotonic time the utterance end was found
+    speculation: asyncio.Task[Transcript] | None = None  # a call already made on exactly this audio
 
 
 class StreamSession:
@@ -128,9 +141,13 @@ class StreamSession:
         enforce_realtime: bool = True,
         metrics: Metrics | None = None,
         first_seq: int = 1,
+        stream_offset_s: float = 0.0,
+        on_audio: Callable[[Audio], None] | None = None,
     ) -> None:
         """``first_seq``: the seq of this session's next final (above 1 when a stored session
-        is resumed after a restart)."""
+        is resumed after a restart); ``stream_offset_s``: the stream time its first sample has
+        (the audio the stored session had before); ``on_audio``: sees every decoded frame, paused
+        ones included (audio retention); it must not block."""
         self.session_id = session_id
         self.settings = settings
         self.options: SessionOptions = settings.default_options
@@ -152,6 +169,8 @@ class StreamSession:
         self._final_worker: asyncio.Task[None] | None = None
         self._partial_task: asyncio.Task[None] | None = None
         self._seq = first_seq - 1
+        self._stream_offset = round(stream_offset_s * SAMPLE_RATE)
+        self._on_audio = on_audio
         self.started_at = self._clock.monotonic()
         self.last_activity = self.started_at
         self._received_samples = 0
@@ -199,6 +218,8 @@ class StreamSession:
                 raise InvalidState("the stream has been stopped; start a new session to send more audio")
             samples = self._decoder.feed(data)
             self._check_pace(len(samples))
+            if self._on_audio is not None:
+                self._on_audio(samples)
             self._metrics.count("audio_seconds", len(samples) / SAMPLE_RATE)
             if self.state is SessionState.PAUSED:
                 self._timeline.add_gap(self._ring.end_offset, len(samples))
@@ -224,6 +245,7 @@ class StreamSession:
         self.options = msg.options
         self._decoder = make_decoder(msg.options.audio, self.settings.limits)
         self._timeline = Timeline(msg.audio_start or self._clock.now())
+        self._timeline.add_gap(0, self._stream_offset)  # a resumed stream goes on from where it was
         self._new_vad()
         self.started_at = self._clock.monotonic()
         self._final_worker = asyncio.create_task(self._run_finals(), name=f"finals-{self.session_id}")
@@ -240,6 +262,8 @@ class StreamSession:
     async def _stop(self, reason: str) -> None:
         self.state = SessionState.STOPPING
         tail = self._decoder.flush()
+        if self._on_audio is not None and len(tail):
+            self._on_audio(tail)
         if len(tail):
             await self._process(tail)
         await self._end_utterance("stop")
@@ -297,6 +321,7 @@ class StreamSession:
                 await self._on_segment_event(event)
         self._release()
         self._maybe_partial()
+        self._maybe_speculate()
 
     async def _on_segment_event(self, event: SpeechStart | UtteranceEnd) -> None:
         if isinstance(event, SpeechStart):
@@ -318,10 +343,17 @@ class StreamSession:
             await self._on_segment_event(event)
 
     async def _finish_utterance(self, utterance_id: int, start: int, end: int, reason: str) -> None:
+        speculation = self._utt.speculation if self._utt is not None else None
         self._utt = None
         start = max(start, self._ring.start_offset)
         end = min(end, self._ring.end_offset)
         audio = self._ring.read(start, end) if end > start else np.zeros(0, np.float32)
+        ready = None
+        if speculation is not None:
+            if speculation.end == end and speculation.start == start:
+                ready = speculation.task
+            else:
+                speculation.task.cancel()
         await self._emit(
             p.UtteranceEnd(
                 session_id=self.session_id,
@@ -330,7 +362,26 @@ class StreamSession:
                 reason=reason,
             )
         )
-        self._finals.put_nowait(_FinalJob(utterance_id, start, end, audio, self._clock.monotonic()))
+        self._finals.put_nowait(_FinalJob(utterance_id, start, end, audio, self._clock.monotonic(), ready))
+
+    def _maybe_speculate(self) -> None:
+        """Start the main model on the utterance once a silence begins that may end it."""
+        utt = self._utt
+        last = self._segmenter.last_speech_end
+        if utt is None or last is None or not self.settings.speculative_finals:
+            return
+        end = last + TAIL_PAD
+        silence = self._ring.end_offset - last
+        if silence < SPECULATE_AFTER or self._ring.end_offset < end or end <= utt.start:
+            return
+        if utt.speculation is not None:
+            if utt.speculation.end == end:
+                return
+            utt.speculation.task.cancel()  # speech came back: that guess is stale
+        request = self._request(self._ring.read(utt.start, end))
+        task = asyncio.create_task(_call(self._ports.main, request))
+        task.add_done_callback(_consume)
+        utt.speculation = _Speculation(end, task, utt.start)
 
     def _release(self) -> None:
         keep = self._segmenter.keep_from if self._utt is None else self._utt.start
@@ -406,7 +457,8 @@ class StreamSession:
         if len(job.audio) < SAMPLE_RATE // 10:
             return
         t0 = self._clock.monotonic()
-        transcript: Transcript = clean(await self._ports.main.transcribe(self._request(job.audio)), len(job.audio))
+        call = job.speculation or self._ports.main.transcribe(self._request(job.audio))
+        transcript: Transcript = clean(await call, len(job.audio))
         elapsed = self._clock.monotonic() - t0
         words = _shift(transcript.words, job.start)
         text = results.join_words(words) if words else transcript.text
@@ -440,3 +492,18 @@ class StreamSession:
 
 def _shift(words: Sequence[WordTiming], offset: int) -> tuple[WordTiming, ...]:
     return tuple(WordTiming(w.text, w.start + offset, w.end + offset, w.probability) for w in words)
+
+
+TAIL_PAD = round(TAIL_PAD_S * SAMPLE_RATE)
+#: silence after which a speculative final starts (the segmenter's tail pad must have passed)
+SPECULATE_AFTER = max(TAIL_PAD, round(0.25 * SAMPLE_RATE))
+
+
+async def _call(transcriber: Transcriber, request: TranscribeRequest) -> Transcript:
+    return await transcriber.transcribe(request)
+
+
+def _consume(task: asyncio.Task[Transcript]) -> None:
+    # a speculation nobody awaits (speech resumed) must not log "exception never retrieved"
+    if not task.cancelled():
+        task.exception()

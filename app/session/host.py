@@ -6,25 +6,23 @@ call it with plain data (JSON text, audio bytes), so the host runs the same
 in-process (tests, a single-process server) and as a Ray actor
 (``deployments/hosts.py``). Every call names the calling client, and a session
 only answers the client that started it.
+
+With storage (:mod:`app.session.storage`) sessions and their finals are kept in the
+transcript store, each final before it is sent, so that a host started after a restart
+takes over a session its client resumes (:meth:`SessionHost.start`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import re
-import uuid
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from app import protocol as p
 from app.config import ServerSettings
 from app.errors import (
     BufferOverflow,
     Forbidden,
-    InvalidMessage,
     InvalidState,
     SessionNotFound,
     StreamEnded,
@@ -32,61 +30,29 @@ from app.errors import (
     TooManySessions,
 )
 from app.metrics import Metrics, NullMetrics
-from app.session.controller import Clock, Ports, SessionState, StreamSession, SystemClock
-from app.session.outbox import Entry, Outbox
+from app.session.controller import Clock, Ports, SessionState, SystemClock
+from app.session.hosted import (
+    Hosted,
+    PollReply,
+    SessionInfo,
+    StartReply,
+    await_audio,
+    check_session_id,
+    make_hosted,
+    new_session_id,
+    resumed_message,
+)
+from app.session.outbox import Entry
+from app.session.storage import HostStorage
+from app.store import SessionRecord
+
+# the replies and id helpers live in app.session.hosted; callers import them from here too
+__all__ = ["PollReply", "SessionHost", "SessionInfo", "StartReply", "check_session_id", "new_session_id"]
 
 log = logging.getLogger(__name__)
 
-_SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 CLOSE_NORMAL = 1000
 _END_CLOSE = {"stopped": CLOSE_NORMAL, "idle_timeout": 4408, "max_duration": 4409, "error": 4500, "shutdown": 1001}
-
-
-def new_session_id() -> str:
-    return uuid.uuid4().hex
-
-
-def check_session_id(session_id: str) -> str:
-    if not _SESSION_ID.match(session_id):
-        raise InvalidMessage("session_id must be 1 to 64 characters of letters, digits, '_', '-', '.', ':'")
-    return session_id
-
-
-@dataclass(frozen=True, slots=True)
-class StartReply:
-    session_id: str
-    replay: list[str]  # JSON messages to send first (session_started, missed finals)
-    cursor: int  # then poll after this index
-
-
-@dataclass(frozen=True, slots=True)
-class SessionInfo:
-    owner: str  # the client that started it
-    standalone: bool  # started on an audio socket, which also carries its commands and results
-
-
-@dataclass(frozen=True, slots=True)
-class PollReply:
-    messages: list[tuple[int, str]]
-    ended: bool  # session_ended was delivered: close the socket
-    close_code: int
-
-
-@dataclass(slots=True)
-class Hosted:
-    owner: str
-    session: StreamSession
-    outbox: Outbox
-    standalone: bool
-    end_reason: str | None = None
-    ended_at: float | None = None
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    inbox: deque[bytes] = field(default_factory=deque)
-    inbox_ready: asyncio.Event = field(default_factory=asyncio.Event)
-    drained: asyncio.Event = field(default_factory=asyncio.Event)  # set while no audio awaits processing
-    received_bytes: int = 0
-    received: asyncio.Event = field(default_factory=asyncio.Event)  # set on every frame
-    feeder: asyncio.Task[None] | None = None
 
 
 class SessionHost:
@@ -98,7 +64,10 @@ class SessionHost:
         clock: Clock | None = None,
         metrics: Metrics | None = None,
         reap_interval_s: float = 1.0,
+        storage: HostStorage | None = None,
     ) -> None:
+        """``storage``: where sessions and finals are kept (none: nothing is stored, and a session
+        lives only as long as this host)."""
         self.settings = settings
         self.metrics: Metrics = metrics or NullMetrics()
         self._ports = ports
@@ -106,8 +75,14 @@ class SessionHost:
         self._sessions: dict[str, Hosted] = {}
         self._reap_interval_s = reap_interval_s
         self._reaper: asyncio.Task[None] | None = None
+        self._storage = storage
+        self._starting: set[str] = set()  # ids between the store lookup and their creation
 
     # ------------------------------------------------------------------ queries
+
+    @property
+    def storage(self) -> HostStorage | None:
+        return self._storage
 
     def count(self, client_id: str | None = None) -> int:
         """Live sessions, of one client or of all."""
@@ -122,7 +97,8 @@ class SessionHost:
     # ------------------------------------------------------------------ calls from sockets
 
     async def start(self, session_id: str, client_id: str, raw: str, *, standalone: bool = False) -> StartReply:
-        """``start_stream``: a new session, or a resume of this client's session."""
+        """``start_stream``: a new session, or a resume of this client's session (live here, or
+        stored by a host that went away: a restart)."""
         msg = p.parse_client_message(raw)
         if not isinstance(msg, p.StartStream):
             raise InvalidState(f"{msg.type} before start_stream; start the stream first")
@@ -130,44 +106,92 @@ class SessionHost:
         self._ensure_reaper()
         hosted = self._sessions.get(session_id)
         if hosted is not None:
-            self._authorize(hosted, client_id)
-            if hosted.end_reason is not None:
-                raise SessionNotFound(f"session {session_id} has ended; start a new session")
-            cursor = hosted.outbox.last_index
-            started = p.SessionStarted(
-                session_id=session_id,
-                resumed=True,
-                audio=p.AudioFormat(
-                    **hosted.session.options.audio.model_dump(include={"sample_rate", "encoding", "channels"})
-                ),
-                options=hosted.session.options,
-            )
-            replay = [started.model_dump_json(), *(e.json for e in hosted.outbox.replay(msg.last_seq))]
-            return StartReply(session_id, replay, cursor)
-        if msg.last_seq is not None:
-            raise SessionNotFound(f"session {session_id} is not running here; it cannot be resumed")
+            return self._resume(hosted, client_id, msg)
+        if session_id in self._starting:
+            raise InvalidState("this session is being started on another connection")
+        self._starting.add(session_id)
+        try:
+            stored = await self._storage.lookup(session_id) if self._storage is not None else None
+            if stored is not None:
+                return await self._revive(stored, client_id, msg, standalone)
+            if msg.last_seq is not None:
+                raise SessionNotFound(f"session {session_id} is not running here; it cannot be resumed")
+            return await self._new(session_id, client_id, msg, standalone)
+        finally:
+            self._starting.discard(session_id)
+
+    def _resume(self, hosted: Hosted, client_id: str, msg: p.StartStream) -> StartReply:
+        self._authorize(hosted, client_id)
+        session_id = hosted.session.session_id
+        if hosted.end_reason is not None:
+            raise SessionNotFound(f"session {session_id} has ended; start a new session")
+        replay = [resumed_message(hosted), *(e.json for e in hosted.outbox.replay(msg.last_seq))]
+        return StartReply(session_id, replay, hosted.outbox.last_index)
+
+    async def _new(self, session_id: str, client_id: str, msg: p.StartStream, standalone: bool) -> StartReply:
+        self._check_capacity()
+        if msg.audio_start is None:  # the stored session and the stream must agree on it
+            msg = msg.model_copy(update={"audio_start": self._clock.now()})
+        if self._storage is not None:
+            await self._storage.started(session_id, client_id, msg)
+        hosted = self._host(session_id, client_id, standalone)
+        self._sessions[session_id] = hosted
+        try:
+            await hosted.session.handle(msg)
+        except SttError:
+            del self._sessions[session_id]
+            if self._storage is not None:
+                await self._storage.forget(session_id)
+            raise
+        self.metrics.gauge("sessions_active", self.count())
+        return StartReply(session_id, [], 0)
+
+    async def _revive(self, stored: SessionRecord, client_id: str, msg: p.StartStream, standalone: bool) -> StartReply:
+        """Takes over a stored session that no host runs any more (see :meth:`HostStorage.revival`)."""
+        assert self._storage is not None
+        session_id = stored.session_id
+        plan = await self._storage.revival(stored, client_id)
+        self._check_capacity()
+        # never a seq the client has seen (one it got although storing it failed)
+        first_seq = max(plan.first_seq, (msg.last_seq or 0) + 1)
+        hosted = self._host(session_id, client_id, standalone, first_seq=first_seq, offset_s=plan.offset_s)
+        hosted.revived = True
+        for final in plan.finals:  # kept in the outbox, as a live session's finals, for later resumes
+            hosted.outbox.put(final)
+        self._sessions[session_id] = hosted
+        try:
+            await hosted.session.handle(plan.start)
+            await self._storage.revived(session_id)
+        except SttError:
+            del self._sessions[session_id]
+            await hosted.session.abort()
+            raise
+        log.info("session resumed from the store", extra={"session_id": session_id})
+        self.metrics.gauge("sessions_active", self.count())
+        replay = [resumed_message(hosted), *(e.json for e in hosted.outbox.replay(msg.last_seq or 0))]
+        return StartReply(session_id, replay, hosted.outbox.last_index)
+
+    def _check_capacity(self) -> None:
         if self.count() >= self.settings.limits.max_sessions_per_replica:
             raise TooManySessions(
                 f"this server holds {self.settings.limits.max_sessions_per_replica} sessions, its limit; retry shortly"
             )
-        outbox = Outbox()
 
-        async def emit(m: p.ServerMessage) -> None:
-            outbox.put(m)
-
-        ports = self._ports() if callable(self._ports) else self._ports
-        session = StreamSession(
-            session_id, settings=self.settings, ports=ports, emit=emit, clock=self._clock, metrics=self.metrics
+    def _host(
+        self, session_id: str, client_id: str, standalone: bool, *, first_seq: int = 1, offset_s: float = 0.0
+    ) -> Hosted:
+        return make_hosted(
+            session_id,
+            client_id,
+            standalone,
+            settings=self.settings,
+            ports=self._ports() if callable(self._ports) else self._ports,
+            clock=self._clock,
+            metrics=self.metrics,
+            storage=self._storage,
+            first_seq=first_seq,
+            offset_s=offset_s,
         )
-        hosted = Hosted(owner=client_id, session=session, outbox=outbox, standalone=standalone)
-        self._sessions[session_id] = hosted
-        try:
-            await session.handle(msg)
-        except SttError:
-            del self._sessions[session_id]
-            raise
-        self.metrics.gauge("sessions_active", self.count())
-        return StartReply(session_id, [], 0)
 
     async def command(self, session_id: str, client_id: str, raw: str) -> None:
         hosted = self._get(session_id, client_id)
@@ -176,7 +200,7 @@ class SessionHost:
             raise InvalidState("the stream is already started")
         if isinstance(msg, p.StopStream):
             if msg.audio_bytes is not None:
-                await self._await_audio(hosted, msg.audio_bytes)
+                await await_audio(hosted, msg.audio_bytes, wait_s=self.settings.limits.stop_wait_s, clock=self._clock)
             await self._stop(hosted, "stopped")
             return
         # a command acts on all the audio sent before it (finalize, pause, configure)
@@ -244,26 +268,6 @@ class SessionHost:
                     )
                 )
 
-    async def _await_audio(self, hosted: Hosted, total: int) -> None:
-        """Wait until ``total`` audio bytes have arrived (from the audio socket, which may be on
-        another replica and behind the control socket), or until ``limits.stop_wait_s``."""
-        deadline = self._clock.monotonic() + self.settings.limits.stop_wait_s
-        while hosted.received_bytes < total:
-            left = deadline - self._clock.monotonic()
-            if left <= 0:
-                hosted.outbox.put(
-                    p.Warning_(
-                        session_id=hosted.session.session_id,
-                        code="audio_missing",
-                        message=f"stop_stream named {total} audio bytes but {hosted.received_bytes} arrived; "
-                        "flushing what arrived",
-                    )
-                )
-                return
-            hosted.received.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(hosted.received.wait(), left)
-
     async def _drain(self, hosted: Hosted) -> None:
         """Wait until queued audio has been processed (before a flush)."""
         if hosted.feeder is not None:
@@ -281,16 +285,27 @@ class SessionHost:
         code = _END_CLOSE.get(hosted.end_reason or "stopped", CLOSE_NORMAL)
         return PollReply([(e.index, e.json) for e in entries], ended, code)
 
-    async def shutdown(self) -> None:
-        """End every session: flush what can be flushed quickly, then drop."""
+    async def shutdown(self, *, flush: bool = True) -> None:
+        """End every session: flush what can be flushed quickly, then drop. Stored sessions are left
+        ``interrupted``, so that their clients can resume them on the next host. ``flush=False`` drops
+        everything at once and records nothing, as a crash would."""
         for hosted in list(self._sessions.values()):
             if hosted.ended_at is None:
                 try:
+                    if not flush:
+                        raise TimeoutError
                     await asyncio.wait_for(self._stop(hosted, "shutdown"), timeout=5.0)
                 except (TimeoutError, SttError):
                     await hosted.session.abort()
+                    hosted.end_reason, hosted.ended_at = hosted.end_reason or "shutdown", self._clock.monotonic()
+                    if hosted.feeder is not None:
+                        hosted.feeder.cancel()
+            if hosted.recorder is not None:
+                await hosted.recorder.close()
         if self._reaper is not None:
             self._reaper.cancel()
+        if self._storage is not None:
+            await self._storage.close()
 
     # ------------------------------------------------------------------ internals
 
@@ -319,6 +334,8 @@ class SessionHost:
             self.metrics.gauge("sessions_active", self.count())
             if hosted.feeder is not None:
                 hosted.feeder.cancel()
+        if hosted.recorder is not None:
+            await hosted.recorder.close()
 
     def _ensure_reaper(self) -> None:
         if self._reaper is None or self._reaper.done():
@@ -329,8 +346,18 @@ class SessionHost:
             await asyncio.sleep(self._reap_interval_s)
             try:
                 self.reap()
+                if self._storage is not None:
+                    self._storage.tick(self._live_audio)
             except Exception:
                 log.exception("session reaper failed")
+
+    def _live_audio(self) -> dict[str, float]:
+        """Seconds of stream of each live session (its heartbeat)."""
+        return {
+            sid: h.session.audio_seconds
+            for sid, h in self._sessions.items()
+            if h.ended_at is None and h.session.state is not SessionState.CREATED
+        }
 
     def reap(self) -> None:
         """End idle and over-long sessions; forget ended ones after the resume grace."""

@@ -16,6 +16,7 @@ from app.vad.detector import ENERGY_FLOOR_DBFS, FrameDecision, VoiceDetector
 from app.vad.framing import FRAME_SAMPLES, FrameSplitter
 from app.vad.segmenter import (
     HARD_CAP_S,
+    TAIL_PAD_S,
     EndReason,
     Event,
     IllegalTransition,
@@ -32,6 +33,7 @@ __all__ = [
     "ENERGY_FLOOR_DBFS",
     "FRAME_SAMPLES",
     "HARD_CAP_S",
+    "TAIL_PAD_S",
     "EndReason",
     "Event",
     "FrameDecision",

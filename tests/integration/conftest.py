@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -28,13 +28,16 @@ from starlette.websockets import WebSocketDisconnect
 
 from app.audio.files import load_audio, to_pcm16
 from app.auth import AuthSettings
-from app.config import Limits, ServerSettings
+from app.config import Limits, ServerSettings, StoreSettings
 from app.metrics import MemoryMetrics
 from app.service.local import LocalDirectory
 from app.service.routes import build_app
 from app.session.controller import Ports
 from app.session.host import SessionHost
+from app.session.storage import HostStorage
+from app.store import TranscriptStore
 from app.transcript import SAMPLE_RATE
+from tests.integration.databases import database_url, postgres  # noqa: F401 (fixtures)
 from tests.unit.fakes import ScriptedTranscriber
 
 Message = dict[str, Any]
@@ -50,12 +53,30 @@ UNPACED = {"max_realtime_factor": 1000.0, "realtime_burst_s": 600.0, "allowed_la
 
 @dataclass(frozen=True)
 class Stack:
-    """One app, its session host and the metrics it records."""
+    """One app, its session host and the metrics it records; with ``store=``, the transcript store its
+    REST API reads (the host has one of its own, as separate processes would)."""
 
     client: TestClient
     host: SessionHost
     metrics: MemoryMetrics
     settings: ServerSettings
+    store: TranscriptStore | None = None
+    resources: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
+
+    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run ``fn`` (sync or async) on the app's event loop, e.g. a store query."""
+        assert self.client.portal is not None
+        return self.client.portal.call(functools.partial(fn, *args, **kwargs))
+
+    def close(self) -> None:
+        """Stop this app now (sessions flushed, stores closed) instead of at the end of the test."""
+        self.resources.close()
+
+    def crash(self) -> None:
+        """The app's process dies: sessions dropped unflushed, nothing more stored. Close the
+        test's sockets first (the server side of an open socket would wait for it)."""
+        self.call(self.host.shutdown, flush=False)
+        self.close()
 
     def control(self, key: str | None = "key-a", **query: str) -> WebSocketTestSession:
         """A control socket sending ``Authorization: Bearer <key>`` (no header when ``key`` is None)."""
@@ -83,21 +104,36 @@ def make_settings(**limits: Any) -> ServerSettings:
 
 @pytest.fixture
 def serve() -> Iterator[Callable[..., Stack]]:
-    """``serve(reap_interval_s=…, **limits)``: a running app, closed after the test."""
+    """``serve(reap_interval_s=…, store=StoreSettings(…), **limits)``: a running app, closed after the test
+    (or by ``Stack.close``); with ``store``, sessions and finals are stored and the REST API serves them."""
     with contextlib.ExitStack() as stack:
 
-        def make(*, reap_interval_s: float = 1.0, **limits: Any) -> Stack:
+        def make(*, reap_interval_s: float = 1.0, store: StoreSettings | None = None, **limits: Any) -> Stack:
             settings = make_settings(**limits)
+            if store is not None:
+                settings.store = store
             fake = ScriptedTranscriber()
             metrics = MemoryMetrics()  # shared, as one process serving both the sockets and the sessions would
+            storage = HostStorage.from_settings(store, metrics=metrics) if store else None
+            rest_store = TranscriptStore(store) if store else None
             host = SessionHost(
-                settings, Ports(realtime=fake, main=fake), metrics=metrics, reap_interval_s=reap_interval_s
+                settings,
+                Ports(realtime=fake, main=fake),
+                metrics=metrics,
+                reap_interval_s=reap_interval_s,
+                storage=storage,
             )
-            client = stack.enter_context(TestClient(build_app(settings, LocalDirectory([host]), metrics=metrics)))
+            resources = stack.enter_context(contextlib.ExitStack())
+            app = build_app(settings, LocalDirectory([host]), metrics=metrics, store=rest_store)
+            client = resources.enter_context(TestClient(app))
             assert client.portal is not None
-            # on the app's loop, before it closes: ends what the test left running, stops the reaper
-            stack.callback(client.portal.call, host.shutdown)
-            return Stack(client, host, metrics, settings)
+            # on the app's loop, before it closes (in reverse order): end what the test left running
+            # and stop the reaper, then close the stores
+            for closing in (rest_store, storage.store if storage else None):
+                if closing is not None:
+                    resources.callback(client.portal.call, closing.close)
+            resources.callback(client.portal.call, host.shutdown)
+            return Stack(client, host, metrics, settings, rest_store, resources)
 
         yield make
 

@@ -21,14 +21,19 @@ def test_serve_config_is_valid(name: str) -> None:
     assert app["import_path"] == "deployments.app:build_app"
     settings = ServerSettings.model_validate(app["args"]["settings"])
     names = {d["name"] for d in app["deployments"]}
-    assert names == {"Ingress", "SessionHostPool", "RealtimeASR", "MainASR"}
+    assert names == {"Ingress", "SessionHostPool", "RealtimeASR", "MainASR", "Diarizer", "Analyzer"}
+    batched = {
+        "RealtimeASR": settings.realtime_model,
+        "MainASR": settings.main_model,
+        "Diarizer": settings.enrichment.diarization,
+        "Analyzer": settings.enrichment.analysis,
+    }
     for dep in app["deployments"]:
-        if dep["name"].endswith("ASR"):
-            model = settings.realtime_model if dep["name"] == "RealtimeASR" else settings.main_model
+        if dep["name"] in batched:
             batch = dep["user_config"]["batch_size"]
             assert dep["user_config"]["batch_wait_timeout_s"] > 0  # 0 disables batching under load
             assert dep["max_ongoing_requests"] >= batch
-            assert model.batch_size == batch
+            assert batched[dep["name"]].batch_size == batch
 
 
 def test_local_config_fits_two_cpus() -> None:

@@ -18,6 +18,11 @@ CORE_MODULES = [
     "app.session.controller",
     "app.engines",
     "app.cli",
+    "app.client.commands",  # `stt` starts without Ray or a model library
+    "app.enrich.enrichers",
+    "app.enrich.local",
+    "app.engines.speaker",
+    "app.engines.analysis",
 ]
 
 

@@ -242,3 +242,31 @@ async def test_configure_changes_options_but_not_audio_format(shared_data: Path)
     await run.session.handle(p.StopStream())
     (final,) = run.of(p.FinalResult)
     assert isinstance(final, p.FinalResult) and not final.data.text.endswith(".")
+
+
+async def test_final_reuses_the_speculative_call_made_in_the_pause(shared_data: Path) -> None:
+    run = Run()
+    await run.start()
+    await run.send(speech(shared_data, "sb_spk1_snt1.wav", gap_s=1.5))
+    await run.session.handle(p.StopStream())
+    (final,) = run.of(p.FinalResult)
+    # one main-model call, made on exactly the final's audio before the pause ended the utterance
+    assert isinstance(final, p.FinalResult)
+    assert len(run.main.calls) == 1
+    assert abs(run.main.calls[0] - final.data.audio.duration * SAMPLE_RATE) < 32
+
+
+async def test_speech_after_a_short_pause_discards_the_speculation(shared_data: Path) -> None:
+    run = Run()
+    await run.start()
+    a = load_audio(shared_data / "clips" / "sb_spk2_snt1.wav")
+    b = load_audio(shared_data / "clips" / "sb_spk2_snt2.wav")
+    pause = np.zeros(int(0.45 * SAMPLE_RATE), np.float32)  # longer than the speculation point, shorter than the end
+    await run.send(
+        np.concatenate([np.zeros(SAMPLE_RATE // 2, np.float32), a, pause, b, np.zeros(SAMPLE_RATE, np.float32)])
+    )
+    await run.session.handle(p.StopStream())
+    (final,) = run.of(p.FinalResult)
+    assert isinstance(final, p.FinalResult)
+    assert abs(run.main.calls[-1] - final.data.audio.duration * SAMPLE_RATE) < 32
+    assert final.data.audio.duration > (len(a) + len(b)) / SAMPLE_RATE

@@ -1,0 +1,79 @@
+"""The real local Ray + Serve app the e2e and browser suites share (DESIGN.md §7's fixture).
+
+One instance per pytest run: the ``serve_url`` fixture in ``tests/conftest.py`` is the only
+caller, so both suites talk to the same Ray. :func:`running_app` is also usable by hand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+API_KEYS = {"key-a": "client-a", "key-b": "client-b"}
+JWT_SECRET = "e2e-secret-" + "x" * 32
+
+APP_ARGS: dict[str, Any] = {
+    "session_hosts": 2,
+    "ingress_replicas": 2,
+    "settings": {
+        "realtime_model": {"model": "tiny.en", "window": "trimmed", "num_workers": 2, "cpu_threads": 1},
+        "main_model": {"model": "tiny.en", "window": "trimmed", "num_workers": 2, "cpu_threads": 1},
+        "limits": {"max_sessions_per_client": 4, "max_realtime_factor": 4.0},
+        "auth": {"api_keys": API_KEYS, "jwt_secret": JWT_SECRET},
+    },
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running_app(port: int | None = None) -> Iterator[str]:
+    """Start Ray, Serve and the app on ``port`` (a free one by default); yield its base URL; stop them."""
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    import ray
+    from ray import serve
+
+    from deployments.app import build_app
+
+    port = port or free_port()
+    data_dir = tempfile.mkdtemp(prefix="rtstt-e2e-data-")  # the app's transcript store (SQLite)
+    args = {**APP_ARGS, "settings": {**APP_ARGS["settings"], "store": {"data_dir": data_dir}}}
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        namespace="rtstt-e2e",
+        _temp_dir=os.environ.get("RAY_TMPDIR", "/tmp/rtstt-ray"),
+        log_to_driver=False,
+    )
+    try:
+        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        serve.run(build_app(args), name="stt", route_prefix="/", blocking=False)
+        _wait_ready(f"http://127.0.0.1:{port}")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _wait_ready(url: str) -> None:
+    import httpx
+    from ray import serve
+
+    # serve.run(blocking=False) returns when the app is deployed; check the route answers
+    status = serve.status().applications["stt"].status
+    if status != "RUNNING":
+        raise RuntimeError(f"app not running: {status}")
+    response = httpx.get(url + "/healthz", timeout=30)
+    if response.status_code != 200:
+        raise RuntimeError(f"/healthz answered {response.status_code}: {response.text}")
