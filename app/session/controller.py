@@ -34,7 +34,7 @@ from app.metrics import Metrics, NullMetrics
 from app.session import results
 from app.session.timeline import Timeline
 from app.streaming.agreement import LocalAgreement
-from app.streaming.guards import clean
+from app.streaming.guards import clean, tidy_partial
 from app.streaming.policy import PartialPolicy
 from app.transcript import SAMPLE_RATE, Audio, Transcriber, TranscribeRequest, Transcript, WordTiming
 from app.vad import TAIL_PAD_S, EndReason, Segmenter, SpeechStart, UtteranceEnd, VoiceDetector
@@ -417,7 +417,7 @@ class StreamSession:
         async with self._lock:
             if self._utt is not utt:
                 return  # its utterance ended meanwhile: the final covers it
-            words = _shift(clean(transcript, len(audio)).words, utt.start)
+            words = _shift(tidy_partial(clean(transcript, len(audio)).words), utt.start)
             hyp = utt.agreement.update(words)
             if hyp.words:
                 partial = results.partial_result(

@@ -92,3 +92,15 @@ def clean(t: Transcript, audio_samples: int, g: GuardSettings = DEFAULT_GUARDS) 
     if len(words) == len(t.words):
         return t
     return replace(t, words=words, text=" ".join(w.text for w in words))
+
+
+def tidy_partial(words: tuple[WordTiming, ...]) -> tuple[WordTiming, ...]:
+    """Partials are cut mid-speech, and Whisper marks the cut: an ellipsis on the last word
+    ("child...") or a dangling dash. Neither belongs in the text, and an ellipsis that
+    LocalAgreement made stable would stay in every later partial."""
+    out = []
+    for w in words:
+        text = w.text.strip().removesuffix("...").removesuffix("…").removeprefix("...").removeprefix("…")
+        if any(ch.isalnum() for ch in text):
+            out.append(w if text == w.text else replace(w, text=text))
+    return tuple(out)

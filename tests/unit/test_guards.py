@@ -58,3 +58,10 @@ def test_clean_drops_words_after_audio_end() -> None:
 def test_clean_hallucination_becomes_empty() -> None:
     out = clean(Transcript(text="you", avg_logprob=-1.2, no_speech_prob=0.8, words=w("you")), SAMPLE_RATE)
     assert out.text == "" and out.words == ()
+
+
+def test_tidy_partial_drops_cut_marks() -> None:
+    from app.streaming.guards import tidy_partial
+
+    out = tidy_partial(w("The child... almost hurt. - this…"))
+    assert keys(out) == "The child almost hurt. this"
