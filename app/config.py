@@ -230,6 +230,13 @@ class ModelSettings(_Strict):
     beam_size: int = Field(1, ge=1, le=10)
     temperature: float = Field(0.0, ge=0.0, le=1.0)
     word_timestamps: bool = True
+    niceness: int = Field(
+        0,
+        ge=0,
+        le=19,
+        description="raise the replica's OS nice value by this much: on a shared CPU a realtime model at a "
+        "higher value leaves the cores to finals first",
+    )
 
 
 class Limits(_Strict):

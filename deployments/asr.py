@@ -9,6 +9,7 @@ calls on ``num_workers`` (CPU) or one stacked CTranslate2 batch (GPU).
 from __future__ import annotations
 
 import asyncio
+import os
 import logging
 from typing import Any
 
@@ -32,6 +33,8 @@ class ASR:
         from app.engines import WhisperEngine  # loads faster-whisper in the replica only
 
         self.settings = ModelSettings.model_validate(model)
+        if self.settings.niceness:
+            os.nice(self.settings.niceness)  # capped at 19 by the OS; Ray workers already run niced
         self.engine = WhisperEngine(self.settings)  # warms up with one call
         self._batch_sizes = Histogram(
             "model_batch_size",
