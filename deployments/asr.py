@@ -9,8 +9,8 @@ calls on ``num_workers`` (CPU) or one stacked CTranslate2 batch (GPU).
 from __future__ import annotations
 
 import asyncio
-import os
 import logging
+import os
 from typing import Any
 
 from ray import serve
