@@ -122,6 +122,9 @@ def make_hosted(
     recorder = storage.recorder(session_id, offset_s) if storage is not None else None
 
     async def emit(m: p.ServerMessage) -> None:
+        if isinstance(m, p.SessionEnded) and recorder is not None:
+            # the session's audio is all in: the file is complete before the client hears of the end
+            await recorder.close()
         if storage is not None:
             await storage.deliver(outbox, m)
         else:
