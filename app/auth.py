@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from app.errors import ConfigError, Forbidden, Unauthenticated
+from app.errors import ConfigError, Forbidden, Unauthenticated, quote
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +108,22 @@ class AuthSettings(BaseModel):
     token_ttl_s: int = Field(600, ge=1, description="lifetime of a minted token when the caller asks for none")
     max_token_ttl_s: int = Field(3600, ge=1, description="longest lifetime a minted token may have")
     leeway_s: float = Field(5.0, ge=0.0, le=300.0, description="clock skew tolerated on exp, nbf and iat")
+    allowed_origins: list[str] | None = Field(
+        None,
+        max_length=100,
+        description="browser Origins allowed to open the sockets (e.g. https://app.example.com); none: any",
+    )
+    failure_limit: int = Field(
+        20,
+        ge=0,
+        le=10000,
+        description="failed authentications from one address within the window before it is "
+        "refused (too_many_requests); 0: no throttling",
+    )
+    failure_window_s: float = Field(60.0, gt=0.0, le=86400.0)
+    client_ip_header: str | None = Field(
+        None, max_length=64, description="header naming the client's address behind a proxy, e.g. x-forwarded-for"
+    )
 
     @field_validator("api_keys")
     @classmethod
@@ -351,8 +367,8 @@ def mint_token(
     if principal.via != "api_key":
         raise Forbidden("only an API key can obtain a token")
     ttl = settings.token_ttl_s if ttl_s is None else ttl_s
-    if ttl < 1:
-        raise ConfigError(f"ttl_s {ttl} is not allowed; use 1 to {settings.max_token_ttl_s} seconds")
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1:
+        raise ConfigError(f"ttl_s {quote(ttl)} is not allowed; use 1 to {settings.max_token_ttl_s} seconds")
     ttl = min(ttl, settings.max_token_ttl_s)
     issued = int((now or time.time)())
     claims: dict[str, Any] = {

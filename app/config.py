@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from app.auth import AuthSettings
 from app.enrich.settings import EnrichmentSettings
-from app.errors import ConfigError
+from app.errors import MAX_QUOTE, ConfigError, quote
 
 
 class _Strict(BaseModel):
@@ -113,20 +113,44 @@ class SentimentOptions(_Strict):
     min_confidence: float = _range(0.0, 1.0, 0.5, "results below this score are reported as neutral")
 
 
+#: bounds of the option lists (topics, profanity words, wake phrases): count, and characters an entry
+MAX_TOPICS = 50
+MAX_TOPIC_CHARS = 500
+MAX_EXTRA_WORDS = 200
+MAX_WAKE_PHRASES = 20
+MAX_PHRASE_CHARS = 100
+
+Topic = Annotated[str, Field(min_length=1, max_length=MAX_TOPIC_CHARS)]
+Phrase = Annotated[str, Field(min_length=1, max_length=MAX_PHRASE_CHARS)]
+
+
 class TopicOptions(_Strict):
     enabled: bool = False
     min_confidence: float = _range(0.0, 1.0, 0.3, "topics scoring below this are not reported")
-    topics: list[str] | None = Field(None, description="candidate topics; the server's list when absent")
+    topics: list[Topic] | None = Field(
+        None,
+        max_length=MAX_TOPICS,
+        description=f"candidate topics (at most {MAX_TOPICS}, {MAX_TOPIC_CHARS} characters each); "
+        "the server's list when absent",
+    )
 
 
 class ProfanityOptions(_Strict):
     enabled: bool = False
-    extra_words: list[str] = Field(default_factory=list)
+    extra_words: list[Phrase] = Field(
+        default_factory=list,
+        max_length=MAX_EXTRA_WORDS,
+        description=f"at most {MAX_EXTRA_WORDS} words or phrases, {MAX_PHRASE_CHARS} characters each",
+    )
 
 
 class WakeWordOptions(_Strict):
     enabled: bool = False
-    phrases: list[str] = Field(default_factory=list)
+    phrases: list[Phrase] = Field(
+        default_factory=list,
+        max_length=MAX_WAKE_PHRASES,
+        description=f"at most {MAX_WAKE_PHRASES} phrases, {MAX_PHRASE_CHARS} characters each",
+    )
 
 
 class FeatureOptions(_Strict):
@@ -173,16 +197,18 @@ def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
     """One line a client can act on: the field path, the bad value, the rule."""
     parts = []
     for err in exc.errors(include_url=False)[:5]:
-        loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
-        msg = err["msg"].removeprefix("Value error, ")
+        # field names may be the client's own (an unknown key): quoted, bounded, like values
+        loc = ".".join(str(p)[:MAX_QUOTE] for p in (prefix, *err["loc"]) if p != "")[: 2 * MAX_QUOTE]
+        msg = err["msg"].removeprefix("Value error, ")[: 4 * MAX_QUOTE]
         value = err.get("input")
         if err["type"] == "extra_forbidden":
             parts.append(f"{loc}: unknown field")
         elif isinstance(value, dict | list):
             parts.append(f"{loc}: {msg}")
         else:
-            parts.append(f"{loc}: {msg} (got {value!r})")
-    return "; ".join(parts)
+            parts.append(f"{loc}: {msg} (got {quote(value)})")
+    more = len(exc.errors()) - 5
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
 def parse_session_options(data: Any) -> SessionOptions:
@@ -253,6 +279,12 @@ class Limits(_Strict):
     )
     max_sessions_per_client: int = Field(10, ge=1)
     max_sessions_per_replica: int = Field(200, ge=1)
+    max_connections_per_client: int = Field(
+        32, ge=1, description="open sockets of one client on one ingress replica (each session needs one or two)"
+    )
+    start_timeout_s: float = Field(
+        10.0, gt=0.0, le=600.0, description="a socket that neither starts nor joins a session within this is closed"
+    )
     idle_timeout_s: float = Field(60.0, gt=0.0)
     max_session_duration_s: float = Field(4 * 3600.0, gt=0.0)
     stop_wait_s: float = Field(5.0, ge=0.0, le=60.0, description="stop_stream waits this long for audio in flight")
@@ -356,6 +388,3 @@ class ServerSettings(_Strict):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     enrichment: EnrichmentSettings = Field(default_factory=EnrichmentSettings)
-
-
-PositiveSeconds = Annotated[float, Field(gt=0)]

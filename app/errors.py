@@ -1,54 +1,79 @@
-"""The error tree of the service.
+"""The error tree of the service: every code a client can see on the wire.
 
-Every error a client can see is an :class:`SttError` subclass with a stable wire
-``code`` (a snake_case string that never changes once released) and, when the
-error ends the connection, a WebSocket ``close_code`` in the 4000 range.
+Every error a client can see is an :class:`SttError` subclass with a stable wire ``code`` (a
+snake_case string that never changes once released), the WebSocket ``close_code`` that follows it
+when it is ``fatal`` (ends the connection), and the ``http_status`` a REST answer carries. Every
+warning is a :class:`SttWarning` subclass. Handlers raise or send these classes; no handler writes a
+code as a string literal, so this module and the README's error table list the same codes.
 
 ::
 
     SttError                       base; never sent as is
-    ├── ProtocolError              malformed JSON, unknown command or field   (4400 when fatal)
-    │   ├── InvalidMessage         code "invalid_message"
-    │   ├── UnknownCommand         code "unknown_command"
-    │   ├── WrongFrameType         code "wrong_frame_type"
-    │   ├── InvalidState           code "invalid_state" (command not allowed now)
-    │   └── InvalidRequest         code "invalid_request" (a bad REST path or query parameter; HTTP 400)
-    ├── ConfigError                code "invalid_options" (bad session options)
-    ├── AudioError                 bad audio input; the frame is dropped, the session lives
-    │   ├── FrameTooLarge          code "frame_too_large"
-    │   ├── MisalignedAudio        code "misaligned_audio" (odd byte count for PCM16)
-    │   ├── UndecodableAudio       code "undecodable_audio"
-    │   ├── AudioBeforeStart       code "audio_before_start"
-    │   ├── BufferOverflow         code "buffer_overflow"
-    │   └── AudioTooFast           code "audio_too_fast"
-    ├── AuthError                  close 4401/4403
-    │   ├── Unauthenticated        code "unauthenticated"  close 4401
-    │   └── Forbidden              code "forbidden"        close 4403
-    ├── LimitError                 close 4429
-    │   └── TooManySessions        code "too_many_sessions"
-    ├── SessionNotFound            code "session_not_found" close 4404
-    ├── SessionActive              code "session_active"    HTTP 409 (DELETE of a session still streaming)
-    ├── StreamEnded                code "stream_ended"      close 1000 (audio after the session ended)
-    ├── Timeout                    idle / max duration
-    │   ├── IdleTimeout            code "idle_timeout"      close 4408
-    │   └── MaxDurationReached     code "max_duration"      close 4409
-    ├── StorageUnavailable         code "storage_unavailable" close 4503, HTTP 503 (transcript store down or off)
-    └── InternalError              code "internal_error"    close 4500 (message never carries exception text)
+    ├── ProtocolError              close 4400, HTTP 400
+    │   ├── InvalidMessage         "invalid_message"   malformed JSON, bad fields, bad options
+    │   │   └── ConfigError        "invalid_message"   a bad session option or setting value
+    │   ├── UnknownCommand         "unknown_command"
+    │   ├── WrongFrameType         "wrong_frame_type"
+    │   ├── InvalidState           "invalid_state"     command not allowed now
+    │   └── InvalidRequest         "invalid_request"   a bad REST path or query parameter
+    ├── AudioError                 bad audio; the frame is dropped, the session lives (close 4400)
+    │   ├── FrameTooLarge          "frame_too_large"
+    │   ├── MisalignedAudio        "misaligned_audio"  a byte count that is not whole samples
+    │   ├── UndecodableAudio       "undecodable_audio"
+    │   ├── AudioBeforeStart       "audio_before_start"
+    │   ├── BufferOverflow         "buffer_overflow"   (the frame refused; the warning drops the oldest)
+    │   └── AudioTooFast           "audio_too_fast"
+    ├── TranscriptionFailed        "transcription_failed" one utterance lost to the model; the stream goes on
+    ├── AuthError                  fatal
+    │   ├── Unauthenticated        "unauthenticated"   close 4401, HTTP 401
+    │   └── Forbidden              "forbidden"         close 4403, HTTP 403
+    ├── LimitError                 fatal, close 4429, HTTP 429
+    │   ├── TooManySessions        "too_many_sessions"
+    │   ├── TooManyConnections     "too_many_connections"  sockets of one client on one ingress replica
+    │   └── TooManyRequests        "too_many_requests"     repeated failed authentication from one address
+    ├── SessionNotFound            "session_not_found" close 4404, HTTP 404
+    ├── SessionActive              "session_active"    HTTP 409 (DELETE of a session still streaming)
+    ├── StreamEnded                "stream_ended"      close 1000 (audio after the session ended)
+    ├── SessionTimeout             fatal
+    │   ├── IdleTimeout            "idle_timeout"      close 4408 (no audio or command; no start_stream)
+    │   └── MaxDurationReached     "max_duration"      close 4409
+    ├── SessionInterrupted         "session_interrupted" close 1012: the session's host went away;
+    │                                                  reconnect and resume (not a 4xxx: not final)
+    ├── StorageUnavailable         "storage_unavailable" close 4503, HTTP 503
+    └── InternalError              "internal_error"    close 4500, HTTP 500 (never carries exception text)
 
-Messages are written for the client: they say what was wrong and what is allowed,
-and never include exception text or stack traces.
+    SttWarning                     base of ``warning`` messages (the stream goes on)
+    ├── BufferOverflowWarning      "buffer_overflow"   the oldest unprocessed frame was dropped
+    ├── AudioMissing               "audio_missing"     stop_stream named more bytes than arrived
+    └── StorageFailed              "storage_failed"    a final was delivered but could not be stored
+
+Messages are written for the client: they say what was wrong and what is allowed, quote at most
+:data:`MAX_QUOTE` characters of the input, and never include exception text or stack traces.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+#: characters of a client's input an error message may quote
+MAX_QUOTE = 60
+
+
+def quote(value: object, limit: int = MAX_QUOTE) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for error messages that name the bad input."""
+    text = repr(value) if not isinstance(value, str) else repr(value[: limit + 1])
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
 
 class SttError(Exception):
     code: ClassVar[str] = "error"
     close_code: ClassVar[int] = 4500
-    #: fatal errors close the connection with ``close_code``
+    http_status: ClassVar[int] = 500
+    #: fatal errors close the connection with ``close_code`` (any error raised before a socket's
+    #: session exists, at the handshake, closes it too)
     fatal: ClassVar[bool] = False
+    #: an answer of the REST API only (never on a socket)
+    rest_only: ClassVar[bool] = False
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -58,10 +83,15 @@ class SttError(Exception):
 class ProtocolError(SttError):
     code = "invalid_message"
     close_code = 4400
+    http_status = 400
 
 
 class InvalidMessage(ProtocolError):
     code = "invalid_message"
+
+
+class ConfigError(InvalidMessage):
+    """A bad session option or setting value (its message names the field and the allowed range)."""
 
 
 class UnknownCommand(ProtocolError):
@@ -78,16 +108,13 @@ class InvalidState(ProtocolError):
 
 class InvalidRequest(ProtocolError):
     code = "invalid_request"
-
-
-class ConfigError(SttError):
-    code = "invalid_options"
-    close_code = 4400
+    rest_only = True
 
 
 class AudioError(SttError):
     code = "invalid_audio"
     close_code = 4400
+    http_status = 400
 
 
 class FrameTooLarge(AudioError):
@@ -114,25 +141,32 @@ class AudioTooFast(AudioError):
     code = "audio_too_fast"
 
 
+class TranscriptionFailed(SttError):
+    code = "transcription_failed"
+    http_status = 500
+
+
 class AuthError(SttError):
     code = "unauthenticated"
     close_code = 4401
+    http_status = 401
     fatal = True
 
 
 class Unauthenticated(AuthError):
     code = "unauthenticated"
-    close_code = 4401
 
 
 class Forbidden(AuthError):
     code = "forbidden"
     close_code = 4403
+    http_status = 403
 
 
 class LimitError(SttError):
     code = "limit_exceeded"
     close_code = 4429
+    http_status = 429
     fatal = True
 
 
@@ -140,32 +174,27 @@ class TooManySessions(LimitError):
     code = "too_many_sessions"
 
 
+class TooManyConnections(LimitError):
+    code = "too_many_connections"
+
+
+class TooManyRequests(LimitError):
+    code = "too_many_requests"
+
+
 class SessionNotFound(SttError):
     code = "session_not_found"
     close_code = 4404
+    http_status = 404
     fatal = True
-
-
-class SessionTimeout(SttError):
-    code = "timeout"
-    close_code = 4408
-    fatal = True
-
-
-class IdleTimeout(SessionTimeout):
-    code = "idle_timeout"
-    close_code = 4408
-
-
-class MaxDurationReached(SessionTimeout):
-    code = "max_duration"
-    close_code = 4409
 
 
 class SessionActive(SttError):
     """A REST change to a session that is still streaming (HTTP 409; never a WebSocket close)."""
 
     code = "session_active"
+    http_status = 409
+    rest_only = True
 
 
 class StreamEnded(SttError):
@@ -173,46 +202,90 @@ class StreamEnded(SttError):
 
     code = "stream_ended"
     close_code = 1000
+    http_status = 409
     fatal = True
+
+
+class SessionTimeout(SttError):
+    code = "idle_timeout"
+    close_code = 4408
+    http_status = 408
+    fatal = True
+
+
+class IdleTimeout(SessionTimeout):
+    code = "idle_timeout"
+
+
+class MaxDurationReached(SessionTimeout):
+    code = "max_duration"
+    close_code = 4409
+
+
+class SessionInterrupted(SttError):
+    """The session host serving the socket went away (a crash): the session is kept in the store,
+    so the client reconnects and resumes. 1012 ("service restart") is not in the 4xxx range that
+    clients read as the end of a session."""
+
+    code = "session_interrupted"
+    close_code = 1012
+    http_status = 503
+    fatal = True
+
+    def __init__(self, message: str = "the session's host went away; reconnect and resume with last_seq") -> None:
+        super().__init__(message)
 
 
 class StorageUnavailable(SttError):
     code = "storage_unavailable"
     close_code = 4503
+    http_status = 503
     fatal = True
 
 
 class InternalError(SttError):
     code = "internal_error"
     close_code = 4500
+    http_status = 500
     fatal = True
 
     def __init__(self, message: str = "internal error; the session's finals so far are kept") -> None:
         super().__init__(message)
 
 
-#: every wire code, for docs and the protocol schema
-ALL_ERRORS: tuple[type[SttError], ...] = (
-    InvalidMessage,
-    UnknownCommand,
-    WrongFrameType,
-    InvalidState,
-    InvalidRequest,
-    ConfigError,
-    FrameTooLarge,
-    MisalignedAudio,
-    UndecodableAudio,
-    AudioBeforeStart,
-    BufferOverflow,
-    AudioTooFast,
-    Unauthenticated,
-    Forbidden,
-    TooManySessions,
-    SessionNotFound,
-    SessionActive,
-    IdleTimeout,
-    MaxDurationReached,
-    StreamEnded,
-    StorageUnavailable,
-    InternalError,
-)
+class SttWarning:
+    """A ``warning`` message: something the client should know; the stream goes on."""
+
+    code: ClassVar[str] = "warning"
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+class BufferOverflowWarning(SttWarning):
+    code = "buffer_overflow"
+
+
+class AudioMissing(SttWarning):
+    code = "audio_missing"
+
+
+class StorageFailed(SttWarning):
+    code = "storage_failed"
+
+
+def wire_errors() -> list[type[SttError]]:
+    """Every error class that names a wire code (the leaves and the codes they share), for docs and tests."""
+    out: list[type[SttError]] = []
+    pending: list[type[SttError]] = [SttError]
+    while pending:
+        cls = pending.pop()
+        subs = cls.__subclasses__()
+        pending.extend(subs)
+        if not subs and cls.code not in {c.code for c in out}:
+            out.append(cls)
+    return sorted(out, key=lambda c: c.code)
+
+
+def wire_warnings() -> list[type[SttWarning]]:
+    return sorted(SttWarning.__subclasses__(), key=lambda c: c.code)

@@ -39,7 +39,8 @@ class NullMetrics:
 
 
 class MemoryMetrics:
-    """Records everything; for tests."""
+    """Records everything; for tests. Like Ray's Counter it refuses an increment that is not
+    positive, so a test catches the core counting nothing (Ray's backend skips it instead)."""
 
     def __init__(self) -> None:
         self.counts: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
@@ -47,6 +48,8 @@ class MemoryMetrics:
         self.gauges: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
 
     def count(self, name: str, value: float = 1.0, **tags: str) -> None:
+        if value <= 0:
+            raise ValueError(f"counter {name} increment must be positive, got {value}")
         key = (name, tuple(sorted(tags.items())))
         self.counts[key] = self.counts.get(key, 0.0) + value
 

@@ -14,14 +14,14 @@ audio (the stream's ``audio_start`` plus the offset); ``audio_*`` and word
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from app.config import SessionOptions, describe_validation_error
-from app.errors import InvalidMessage, UnknownCommand
+from app.errors import InvalidMessage, SttError, SttWarning, UnknownCommand, quote
+from app.safejson import JsonRejected, parse_json
 
 PROTOCOL_VERSION = "1.0"
 
@@ -33,13 +33,34 @@ class _Msg(BaseModel):
 # --------------------------------------------------------------------------- client → server
 
 
+#: how far ahead of the server's clock ``audio_start`` may be (clock skew, not the future)
+MAX_AUDIO_START_AHEAD = timedelta(days=1)
+#: the earliest ``audio_start``: a recording's own time may be old, but not before this
+MIN_AUDIO_START = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 class StartStream(_Msg):
     type: Literal["start_stream"] = "start_stream"
-    audio_start: datetime | None = Field(None, description="wall-clock time of the first audio sample; now when absent")
+    audio_start: datetime | None = Field(
+        None,
+        description="wall-clock time of the first audio sample; now when absent; "
+        "from 1970 to one day ahead of the server's clock",
+    )
     options: SessionOptions = Field(default_factory=SessionOptions)
     last_seq: int | None = Field(
-        None, ge=0, description="on reconnect: the last final seq received; later finals are replayed"
+        None, ge=0, le=2**53, description="on reconnect: the last final seq received; later finals are replayed"
     )
+
+    @field_validator("audio_start")
+    @classmethod
+    def _audio_start(cls, v: datetime | None) -> datetime | None:
+        if v is None:
+            return None
+        aware = v if v.tzinfo is not None else v.replace(tzinfo=UTC)
+        latest = datetime.now(UTC) + MAX_AUDIO_START_AHEAD
+        if not MIN_AUDIO_START <= aware <= latest:
+            raise ValueError("audio_start must be a time from 1970 up to one day ahead of the server's clock")
+        return aware
 
 
 class StopStream(_Msg):
@@ -86,9 +107,9 @@ def parse_client_message(raw: str | bytes | dict[str, Any]) -> ClientMessage:
     """Parse one client message; raise :class:`InvalidMessage` or :class:`UnknownCommand`."""
     if isinstance(raw, str | bytes):
         try:
-            data = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InvalidMessage("message is not valid JSON") from exc
+            data = parse_json(raw)
+        except JsonRejected as exc:
+            raise InvalidMessage(f"message is {exc}" if "nested" in str(exc) else "message is not valid JSON") from None
     else:
         data = raw
     if not isinstance(data, dict):
@@ -97,7 +118,7 @@ def parse_client_message(raw: str | bytes | dict[str, Any]) -> ClientMessage:
     if not isinstance(kind, str):
         raise InvalidMessage("message has no 'type' field")
     if kind not in CLIENT_TYPES:
-        raise UnknownCommand(f"unknown command {kind[:40]!r}; expected one of {', '.join(CLIENT_TYPES)}")
+        raise UnknownCommand(f"unknown command {quote(kind, 40)}; expected one of {', '.join(CLIENT_TYPES)}")
     try:
         return _client_adapter.validate_python(data)
     except ValidationError as exc:
@@ -263,12 +284,23 @@ class Warning_(_ServerMsg):
     code: str
     message: str
 
+    @classmethod
+    def of(cls, session_id: str, warning: SttWarning) -> Self:
+        return cls(session_id=session_id, code=warning.code, message=warning.message)
+
 
 class Error(_ServerMsg):
     type: Literal["error"] = "error"
     code: str
     message: str
     fatal: bool = False
+
+    @classmethod
+    def of(cls, session_id: str, error: SttError, *, fatal: bool | None = None) -> Self:
+        """The message for ``error``; ``fatal`` defaults to the error's own (a close follows it)."""
+        return cls(
+            session_id=session_id, code=error.code, message=error.message, fatal=error.fatal if fatal is None else fatal
+        )
 
 
 ServerMessage = Annotated[
@@ -282,10 +314,6 @@ def parse_server_message(raw: str | bytes | dict[str, Any]) -> ServerMessage:
     if isinstance(raw, str | bytes):
         return server_adapter.validate_json(raw)
     return server_adapter.validate_python(raw)
-
-
-def dump(msg: BaseModel) -> str:
-    return msg.model_dump_json(exclude_none=False)
 
 
 def json_schema() -> dict[str, Any]:

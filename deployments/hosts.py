@@ -4,8 +4,8 @@ with the application."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +19,7 @@ from app.session.controller import Ports
 from app.session.host import PollReply, SessionHost, SessionInfo, StartReply
 from app.session.storage import HostStorage
 from deployments.metrics import RayMetrics
-from deployments.remote import HandleAnalyzer, HandleEmbedder, HandleTranscriber, new_host_actor
+from deployments.remote import DeploymentPort, new_host_actor, ping_hosts, shutdown_hosts
 
 log = logging.getLogger("ray.serve")
 
@@ -33,10 +33,10 @@ def session_ports(
 ) -> Callable[[], Ports]:
     """A Ports factory: the models are shared, the enrichers are new for each session (the
     diarizer's speaker clusters and the wake-word state belong to one session)."""
-    rt, mn = HandleTranscriber(realtime), HandleTranscriber(main)
+    rt, mn = DeploymentPort(realtime), DeploymentPort(main)
     enrichment = None
     if diarizer is not None and analyzer is not None:
-        enrichment = Enrichment(settings.enrichment, HandleEmbedder(diarizer), HandleAnalyzer(analyzer))
+        enrichment = Enrichment(settings.enrichment, DeploymentPort(diarizer), DeploymentPort(analyzer))
 
     def ports() -> Ports:
         finals, partials = enrichment.for_session() if enrichment is not None else ([], [])
@@ -86,11 +86,18 @@ class SessionHostActor:
     async def info(self, session_id: str) -> SessionInfo | None:
         return self.host.info(session_id)
 
-    async def count(self, client_id: str | None = None) -> int:
-        return self.host.count(client_id)
+    async def client_sessions(self, client_id: str) -> list[tuple[float, str]]:
+        return self.host.client_sessions(client_id)
+
+    async def abandon(self, session_id: str, client_id: str) -> None:
+        await self.host.abandon(session_id, client_id)
 
     async def ping(self) -> bool:
         return True
+
+    async def pid(self) -> int:
+        """The host's process (for operators, and the fault tests that kill it)."""
+        return os.getpid()
 
     async def shutdown(self) -> None:
         await self.host.shutdown()
@@ -117,11 +124,15 @@ class SessionHostPool:
         return self._hosts
 
     async def check_health(self) -> None:
-        await asyncio.gather(*(h.ping.remote() for h in self._hosts))
+        # a host that crashed is being restarted by Ray: failing here would make Serve replace this
+        # replica, and with it every other host and its sessions
+        up = await ping_hosts(self._hosts)
+        if up < len(self._hosts):
+            log.warning("%d of %d session hosts are restarting", len(self._hosts) - up, len(self._hosts))
 
     async def __del__(self) -> None:
         # flush what can be flushed; the hosts die with this replica (their owner)
         try:
-            await asyncio.wait_for(asyncio.gather(*(h.shutdown.remote() for h in self._hosts)), timeout=10)
+            await shutdown_hosts(self._hosts, timeout_s=10)
         except Exception:
             log.warning("session hosts did not shut down cleanly")

@@ -34,6 +34,8 @@ class RayMetrics:
         return metric
 
     def count(self, name: str, value: float = 1.0, **tags: str) -> None:
+        if value <= 0:  # Ray's Counter refuses 0 (a frame that decoded to no samples)
+            return
         self._get(ray_metrics.Counter, name, tags).inc(value, tags=tags or None)
 
     def observe(self, name: str, value: float, **tags: str) -> None:

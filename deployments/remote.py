@@ -1,5 +1,10 @@
 """Every Ray call of the application, in one place (as Ray Serve's ActorReplicaWrapper):
-the core's ports implemented over deployment handles and actor handles."""
+the core's ports implemented over deployment handles and actor handles.
+
+A session-host actor that dies (a crash, a killed process) is restarted by Ray; a call that
+meets it dead raises :class:`~app.errors.SessionInterrupted`, so the socket closes with 1012 and
+its client resumes the session, which the restarted host takes over from the store.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +12,19 @@ import asyncio
 from typing import Any
 
 import ray
-from ray.exceptions import RayActorError, RayTaskError
+from ray.exceptions import ActorUnavailableError, RayActorError, RayTaskError
 from ray.serve.handle import DeploymentHandle
 
 from app.enrich.ports import AnalyzeReply, AnalyzeRequest, Embeddings, EmbedRequest
-from app.errors import SttError
+from app.errors import SessionInterrupted, SttError
 from app.service.local import pick
 from app.session.host import PollReply, SessionInfo, StartReply
 from app.transcript import TranscribeRequest, Transcript
 
 
 async def _call(ref: Any) -> Any:
-    """Await a Ray call; an application error comes back as itself (with its code and message)."""
+    """Await a call to a session host; an application error comes back as itself (with its code and
+    message), a dead or restarting host as :class:`SessionInterrupted`."""
     try:
         return await ref
     except RayTaskError as exc:
@@ -26,10 +32,13 @@ async def _call(ref: Any) -> Any:
         if isinstance(cause, SttError):
             raise cause from None
         raise
+    except (RayActorError, ActorUnavailableError) as exc:
+        raise SessionInterrupted() from exc
 
 
-class HandleTranscriber:
-    """The Transcriber port over a (batched) model deployment."""
+class DeploymentPort:
+    """The core's model ports over one (batched) deployment's handle: ``Transcriber`` for the ASR
+    deployments, ``Embedder`` for the Diarizer, ``Analyzer`` for the Analyzer."""
 
     def __init__(self, handle: DeploymentHandle) -> None:
         self.handle = handle
@@ -38,23 +47,9 @@ class HandleTranscriber:
         result: Transcript = await self.handle.transcribe.remote(request)
         return result
 
-
-class HandleEmbedder:
-    """The Embedder port over the (batched) Diarizer deployment."""
-
-    def __init__(self, handle: DeploymentHandle) -> None:
-        self.handle = handle
-
     async def embed(self, request: EmbedRequest) -> Embeddings:
         result: Embeddings = await self.handle.embed.remote(request)
         return result
-
-
-class HandleAnalyzer:
-    """The Analyzer port over the (batched) Analyzer deployment."""
-
-    def __init__(self, handle: DeploymentHandle) -> None:
-        self.handle = handle
 
     async def analyze(self, request: AnalyzeRequest) -> AnalyzeReply:
         result: AnalyzeReply = await self.handle.analyze.remote(request)
@@ -88,9 +83,12 @@ class RayHost:
         info: SessionInfo | None = await _call(self.actor.info.remote(session_id))
         return info
 
-    async def count(self, client_id: str) -> int:
-        n: int = await _call(self.actor.count.remote(client_id))
-        return n
+    async def client_sessions(self, client_id: str) -> list[tuple[float, str]]:
+        sessions: list[tuple[float, str]] = await _call(self.actor.client_sessions.remote(client_id))
+        return sessions
+
+    async def abandon(self, session_id: str, client_id: str) -> None:
+        await _call(self.actor.abandon.remote(session_id, client_id))
 
     async def ping(self) -> bool:
         ok: bool = await _call(self.actor.ping.remote())
@@ -115,19 +113,32 @@ class RayDirectory:
             raise RuntimeError("session hosts not discovered yet")
         return self._hosts[pick(session_id, len(self._hosts))]
 
-    async def count_client(self, client_id: str) -> int:
-        counts = await asyncio.gather(*(h.count(client_id) for h in self._hosts))
-        return sum(counts)
+    async def client_sessions(self, client_id: str) -> list[tuple[float, str]]:
+        per_host = await asyncio.gather(*(h.client_sessions(client_id) for h in self._hosts))
+        return [entry for sessions in per_host for entry in sessions]
 
     async def healthy(self) -> bool:
+        """Whether every host answers; when one does not, the host list is fetched again (a new pool
+        replica makes new hosts), and the answer is still no until they do."""
         try:
             await asyncio.gather(*(h.ping() for h in self._hosts))
-        except RayActorError:
+        except SessionInterrupted:
             await self.refresh()
             return False
         return bool(self._hosts)
 
 
 def new_host_actor(actor_cls: Any, *args: Any) -> Any:
-    # num_cpus=0: hosts are I/O-bound and must not hold a core from the models (DESIGN §7)
-    return ray.remote(num_cpus=0, max_restarts=0)(actor_cls).remote(*args)
+    # num_cpus=0: hosts are I/O-bound and must not hold a core from the models (DESIGN §7);
+    # a crashed host is restarted (its sessions resume from the store), its calls never retried
+    return ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)(actor_cls).remote(*args)
+
+
+async def ping_hosts(actors: list[Any]) -> int:
+    """How many of ``actors`` answer (a crashed one is down while Ray restarts it)."""
+    answers = await asyncio.gather(*(_call(a.ping.remote()) for a in actors), return_exceptions=True)
+    return sum(1 for a in answers if a is True)
+
+
+async def shutdown_hosts(actors: list[Any], timeout_s: float) -> None:
+    await asyncio.wait_for(asyncio.gather(*(a.shutdown.remote() for a in actors)), timeout=timeout_s)

@@ -35,6 +35,12 @@ class LocalHost:
     async def info(self, session_id: str) -> SessionInfo | None:
         return self.host.info(session_id)
 
+    async def client_sessions(self, client_id: str) -> list[tuple[float, str]]:
+        return self.host.client_sessions(client_id)
+
+    async def abandon(self, session_id: str, client_id: str) -> None:
+        await self.host.abandon(session_id, client_id)
+
 
 class LocalDirectory:
     def __init__(self, hosts: list[SessionHost]) -> None:
@@ -43,8 +49,8 @@ class LocalDirectory:
     def host_for(self, session_id: str) -> LocalHost:
         return self.hosts[pick(session_id, len(self.hosts))]
 
-    async def count_client(self, client_id: str) -> int:
-        return sum(h.host.count(client_id) for h in self.hosts)
+    async def client_sessions(self, client_id: str) -> list[tuple[float, str]]:
+        return [entry for h in self.hosts for entry in h.host.client_sessions(client_id)]
 
     async def healthy(self) -> bool:
         return True

@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.auth import Authenticator, Principal
+from app.auth import Principal
 from app.errors import (
     Forbidden,
     InternalError,
@@ -37,8 +37,10 @@ from app.errors import (
     SessionNotFound,
     StorageUnavailable,
     SttError,
+    quote,
 )
-from app.session.hosted import check_session_id
+from app.service.gate import Gate
+from app.session.ids import check_session_id
 from app.store import SessionRecord, TranscriptStore
 from app.store.audio import AudioArchive
 from app.store.export import FORMATS, MEDIA_TYPES, Format, render
@@ -54,7 +56,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 def rest_routes(
     store: TranscriptStore | None,
-    auth: Authenticator,
+    gate: Gate,
     *,
     archive: AudioArchive | None,
     on_error: Callable[[SttError], Response],
@@ -62,17 +64,15 @@ def rest_routes(
     def endpoint(handler: Callable[[Request, TranscriptStore, Principal], Awaitable[Response]]) -> Handler:
         async def run(request: Request) -> Response:
             try:
-                principal = auth.authenticate(
+                principal = gate.admit(
+                    address=gate.address(request.client.host if request.client else None, request.headers),
                     authorization=request.headers.get("authorization"),
                     query_token=request.query_params.get("token"),
-                    subprotocols=(),
                     client_id=request.query_params.get("client_id"),
                 )
                 if store is None:
                     raise StorageUnavailable("this server keeps no transcripts (store.enabled is false)")
                 response = await handler(request, store, principal)
-            except SessionActive as exc:
-                response = JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=409)
             except SttError as exc:
                 response = on_error(exc)
             except Exception:
@@ -137,7 +137,7 @@ async def _owned(request: Request, store: TranscriptStore, principal: Principal)
         raise Forbidden("this token is bound to another session")
     record = await store.get_session(session_id)
     if record is None or record.client_id != principal.client_id:
-        raise SessionNotFound(f"no session {session_id!r}")
+        raise SessionNotFound(f"no session {quote(session_id)}")
     return record
 
 

@@ -7,7 +7,6 @@ so the same app runs behind Ray Serve's ingress and, in tests, in-process.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -18,26 +17,26 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from app.auth import Authenticator, mint_token
+from app.auth import mint_token
 from app.config import ServerSettings
-from app.errors import AuthError, ConfigError, InvalidMessage, SttError
+from app.errors import InvalidMessage, SttError
 from app.metrics import Metrics, NullMetrics
 from app.protocol import PROTOCOL_VERSION
+from app.safejson import JsonRejected, parse_json
 from app.service.connection import Connection, ReplicaState
+from app.service.gate import Gate
 from app.service.ports import Directory
 from app.service.rest import rest_routes
 from app.service.web import WEB_ROOT, web_routes
+from app.session.ids import check_session_id
 from app.store import TranscriptStore
 from app.store.audio import AudioArchive
 
 log = logging.getLogger(__name__)
 
-_HTTP_STATUS = {4400: 400, 4401: 401, 4403: 403, 4404: 404, 4429: 429, 4503: 503}
-
 
 def error_response(exc: SttError) -> JSONResponse:
-    status = _HTTP_STATUS.get(exc.close_code, 500 if exc.close_code >= 4500 else 400)
-    return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=status)
+    return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=exc.http_status)
 
 
 def build_app(
@@ -50,18 +49,18 @@ def build_app(
     store: TranscriptStore | None = None,
 ) -> Starlette:
     """``store``: the transcripts the REST API reads (none: its routes answer 503)."""
-    auth = Authenticator(settings.auth)
+    gate = Gate(settings.auth)
     replica = ReplicaState(replica_id=replica_id)
     sink: Metrics = metrics or NullMetrics()
 
     async def control(ws: WebSocket) -> None:
         await Connection(
-            ws, "control", settings=settings, auth=auth, directory=directory, replica=replica, metrics=sink
+            ws, "control", settings=settings, gate=gate, directory=directory, replica=replica, metrics=sink
         ).run()
 
     async def audio(ws: WebSocket) -> None:
         await Connection(
-            ws, "audio", settings=settings, auth=auth, directory=directory, replica=replica, metrics=sink
+            ws, "audio", settings=settings, gate=gate, directory=directory, replica=replica, metrics=sink
         ).run()
 
     async def healthz(request: Request) -> Response:
@@ -73,21 +72,23 @@ def build_app(
 
     async def token(request: Request) -> Response:
         try:
-            principal = auth.authenticate(
+            principal = gate.admit(
+                address=gate.address(request.client.host if request.client else None, request.headers),
                 authorization=request.headers.get("authorization"),
                 query_token=None,
-                subprotocols=(),
                 client_id=request.query_params.get("client_id"),
             )
             body = await _json_body(request)
             session_id = body.get("session_id")
             ttl = body.get("ttl_s")
-            if session_id is not None and not isinstance(session_id, str):
-                raise InvalidMessage("session_id must be a string")
-            if ttl is not None and not isinstance(ttl, int):
+            if session_id is not None:
+                if not isinstance(session_id, str):
+                    raise InvalidMessage("session_id must be a string")
+                check_session_id(session_id)  # a token the sockets would refuse is not minted
+            if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int)):
                 raise InvalidMessage("ttl_s must be an integer number of seconds")
             jwt, expires_in = mint_token(settings.auth, principal, session_id=session_id, ttl_s=ttl)
-        except (AuthError, ConfigError, InvalidMessage) as exc:
+        except SttError as exc:
             return error_response(exc)
         return JSONResponse({"token": jwt, "token_type": "Bearer", "expires_in": expires_in})
 
@@ -96,10 +97,14 @@ def build_app(
         WebSocketRoute("/v1/stream/audio", audio),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/v1/auth/token", token, methods=["POST"]),
-        *rest_routes(store, auth, archive=_archive(settings) if store else None, on_error=error_response),
+        *rest_routes(store, gate, archive=_archive(settings) if store else None, on_error=error_response),
         *web_routes(web_root or WEB_ROOT),
     ]
     return Starlette(routes=routes)
+
+
+#: the largest JSON body the token endpoint reads
+MAX_BODY_BYTES = 4096
 
 
 def _archive(settings: ServerSettings) -> AudioArchive:
@@ -111,10 +116,12 @@ async def _json_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw:
         return {}
+    if len(raw) > MAX_BODY_BYTES:
+        raise InvalidMessage(f"request body is larger than {MAX_BODY_BYTES} bytes")
     try:
-        body = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidMessage("request body is not valid JSON") from exc
+        body = parse_json(raw)
+    except JsonRejected as exc:
+        raise InvalidMessage(f"request body: {exc}") from None
     if not isinstance(body, dict):
         raise InvalidMessage("request body must be a JSON object")
     return body

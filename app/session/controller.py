@@ -29,7 +29,7 @@ import numpy as np
 from app import protocol as p
 from app.audio import RingBuffer, make_decoder
 from app.config import ServerSettings, SessionOptions
-from app.errors import AudioTooFast, InvalidState
+from app.errors import AudioBeforeStart, AudioError, AudioTooFast, InvalidState, TranscriptionFailed
 from app.metrics import Metrics, NullMetrics
 from app.session import results
 from app.session.timeline import Timeline
@@ -216,7 +216,11 @@ class StreamSession:
             self.last_activity = self._clock.monotonic()
             if self.state in (SessionState.STOPPING, SessionState.ENDED):
                 raise InvalidState("the stream has been stopped; start a new session to send more audio")
+            if self.state is SessionState.CREATED:
+                raise AudioBeforeStart("audio before start_stream; start the stream first")
             samples = self._decoder.feed(data)
+            if not len(samples):  # a header, a partial packet: nothing decoded yet
+                return
             self._check_pace(len(samples))
             if self._on_audio is not None:
                 self._on_audio(samples)
@@ -261,7 +265,11 @@ class StreamSession:
 
     async def _stop(self, reason: str) -> None:
         self.state = SessionState.STOPPING
-        tail = self._decoder.flush()
+        try:
+            tail = self._decoder.flush()
+        except AudioError:
+            # an undecodable stream was reported when its bytes came; the stop must still end it
+            tail = np.zeros(0, np.float32)
         if self._on_audio is not None and len(tail):
             self._on_audio(tail)
         if len(tail):
@@ -445,13 +453,11 @@ class StreamSession:
                 raise
             except Exception:
                 log.exception("final transcription failed", extra={"session_id": self.session_id})
-                await self._emit(
-                    p.Error(
-                        session_id=self.session_id,
-                        code="transcription_failed",
-                        message=f"utterance {job.utterance_id} could not be transcribed; the stream goes on",
-                    )
+                error = TranscriptionFailed(
+                    f"utterance {job.utterance_id} could not be transcribed; the stream goes on"
                 )
+                self._metrics.count("errors", code=error.code)
+                await self._emit(p.Error.of(self.session_id, error))
 
     async def _final(self, job: _FinalJob) -> None:
         if len(job.audio) < SAMPLE_RATE // 10:
@@ -464,11 +470,11 @@ class StreamSession:
         text = results.join_words(words) if words else transcript.text
         if not text.strip():
             return
-        self._seq += 1
+        seq = self._seq + 1  # taken only once the final is out: session_ended counts what was delivered
         final = results.final_result(
             self.session_id,
             job.utterance_id,
-            self._seq,
+            seq,
             words=words,
             text=text,
             start=job.start,
@@ -480,6 +486,7 @@ class StreamSession:
         for enricher in self._ports.enrichers:
             final = await enricher.enrich(final, job.audio, self.options)
         await self._emit(final)
+        self._seq = seq
         self._metrics.observe("final_latency_s", self._clock.monotonic() - job.ended_at)
 
     # ------------------------------------------------------------------ helpers

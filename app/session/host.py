@@ -16,19 +16,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 from app import protocol as p
 from app.config import ServerSettings
 from app.errors import (
     BufferOverflow,
-    Forbidden,
+    BufferOverflowWarning,
+    InternalError,
     InvalidState,
-    SessionNotFound,
     StreamEnded,
     SttError,
     TooManySessions,
 )
+from app.logsample import SampledLog
 from app.metrics import Metrics, NullMetrics
 from app.session.controller import Clock, Ports, SessionState, SystemClock
 from app.session.hosted import (
@@ -37,19 +39,19 @@ from app.session.hosted import (
     SessionInfo,
     StartReply,
     await_audio,
-    check_session_id,
     make_hosted,
-    new_session_id,
     resumed_message,
 )
+from app.session.ids import check_session_id, not_found
 from app.session.outbox import Entry
 from app.session.storage import HostStorage
 from app.store import SessionRecord
 
-# the replies and id helpers live in app.session.hosted; callers import them from here too
-__all__ = ["PollReply", "SessionHost", "SessionInfo", "StartReply", "check_session_id", "new_session_id"]
+# the replies live in app.session.hosted; callers import them from here too
+__all__ = ["PollReply", "SessionHost", "SessionInfo", "StartReply"]
 
 log = logging.getLogger(__name__)
+_sampled = SampledLog(log)
 
 CLOSE_NORMAL = 1000
 _END_CLOSE = {"stopped": CLOSE_NORMAL, "idle_timeout": 4408, "max_duration": 4409, "error": 4500, "shutdown": 1001}
@@ -86,13 +88,23 @@ class SessionHost:
 
     def count(self, client_id: str | None = None) -> int:
         """Live sessions, of one client or of all."""
-        return sum(
-            1 for h in self._sessions.values() if h.ended_at is None and (client_id is None or h.owner == client_id)
-        )
+        return len(self.client_sessions(client_id)) if client_id is not None else self._live()
+
+    def _live(self) -> int:
+        return sum(1 for h in self._sessions.values() if h.ended_at is None)
+
+    def client_sessions(self, client_id: str | None) -> list[tuple[float, str]]:
+        """``(created_at, session_id)`` of one client's live sessions (of all, for ``None``): the
+        order that decides which of a burst of parallel starts a per-client limit keeps."""
+        return [
+            (h.created_at, sid)
+            for sid, h in self._sessions.items()
+            if h.ended_at is None and (client_id is None or h.owner == client_id)
+        ]
 
     def info(self, session_id: str) -> SessionInfo | None:
         hosted = self._sessions.get(session_id)
-        return SessionInfo(hosted.owner, hosted.standalone) if hosted else None
+        return SessionInfo(hosted.owner, hosted.standalone, hosted.ended_at is not None) if hosted else None
 
     # ------------------------------------------------------------------ calls from sockets
 
@@ -115,7 +127,7 @@ class SessionHost:
             if stored is not None:
                 return await self._revive(stored, client_id, msg, standalone)
             if msg.last_seq is not None:
-                raise SessionNotFound(f"session {session_id} is not running here; it cannot be resumed")
+                raise not_found(session_id)
             return await self._new(session_id, client_id, msg, standalone)
         finally:
             self._starting.discard(session_id)
@@ -124,17 +136,18 @@ class SessionHost:
         self._authorize(hosted, client_id)
         session_id = hosted.session.session_id
         if hosted.end_reason is not None:
-            raise SessionNotFound(f"session {session_id} has ended; start a new session")
+            raise not_found(session_id)
         replay = [resumed_message(hosted), *(e.json for e in hosted.outbox.replay(msg.last_seq))]
         return StartReply(session_id, replay, hosted.outbox.last_index)
 
     async def _new(self, session_id: str, client_id: str, msg: p.StartStream, standalone: bool) -> StartReply:
-        self._check_capacity()
+        self._check_capacity(starting=True)
         if msg.audio_start is None:  # the stored session and the stream must agree on it
             msg = msg.model_copy(update={"audio_start": self._clock.now()})
         if self._storage is not None:
             await self._storage.started(session_id, client_id, msg)
         hosted = self._host(session_id, client_id, standalone)
+        hosted.created_at = time.time()
         self._sessions[session_id] = hosted
         try:
             await hosted.session.handle(msg)
@@ -144,18 +157,19 @@ class SessionHost:
                 await self._storage.forget(session_id)
             raise
         self.metrics.gauge("sessions_active", self.count())
-        return StartReply(session_id, [], 0)
+        return StartReply(session_id, [], 0, new=True)
 
     async def _revive(self, stored: SessionRecord, client_id: str, msg: p.StartStream, standalone: bool) -> StartReply:
         """Takes over a stored session that no host runs any more (see :meth:`HostStorage.revival`)."""
         assert self._storage is not None
         session_id = stored.session_id
         plan = await self._storage.revival(stored, client_id)
-        self._check_capacity()
+        self._check_capacity(starting=True)
         # never a seq the client has seen (one it got although storing it failed)
         first_seq = max(plan.first_seq, (msg.last_seq or 0) + 1)
         hosted = self._host(session_id, client_id, standalone, first_seq=first_seq, offset_s=plan.offset_s)
         hosted.revived = True
+        hosted.created_at = time.time()
         for final in plan.finals:  # kept in the outbox, as a live session's finals, for later resumes
             hosted.outbox.put(final)
         self._sessions[session_id] = hosted
@@ -171,8 +185,10 @@ class SessionHost:
         replay = [resumed_message(hosted), *(e.json for e in hosted.outbox.replay(msg.last_seq or 0))]
         return StartReply(session_id, replay, hosted.outbox.last_index)
 
-    def _check_capacity(self) -> None:
-        if self.count() >= self.settings.limits.max_sessions_per_replica:
+    def _check_capacity(self, *, starting: bool) -> None:
+        # sessions between their check and their creation (an await apart) count too, this one aside
+        reserved = len(self._starting) - 1 if starting else 0
+        if self._live() + reserved >= self.settings.limits.max_sessions_per_replica:
             raise TooManySessions(
                 f"this server holds {self.settings.limits.max_sessions_per_replica} sessions, its limit; retry shortly"
             )
@@ -222,21 +238,16 @@ class SessionHost:
         if len(hosted.inbox) >= self.settings.limits.allowed_latency_limit:
             if hosted.session.options.audio.handle_buffer_overflow:
                 hosted.inbox.popleft()
-                hosted.outbox.put(
-                    p.Warning_(
-                        session_id=session_id,
-                        code=BufferOverflow.code,
-                        message="the server fell behind; the oldest unprocessed audio frame was dropped",
-                    )
+                warning = BufferOverflowWarning(
+                    "the server fell behind; the oldest unprocessed audio frame was dropped"
                 )
+                hosted.outbox.put(p.Warning_.of(session_id, warning))
             else:
-                hosted.outbox.put(
-                    p.Error(
-                        session_id=session_id,
-                        code=BufferOverflow.code,
-                        message="the server is behind; this audio frame was refused (handle_buffer_overflow is false)",
-                    )
+                error = BufferOverflow(
+                    "the server is behind; this audio frame was refused (handle_buffer_overflow is false)"
                 )
+                self.metrics.count("errors", code=error.code)
+                hosted.outbox.put(p.Error.of(session_id, error))
                 return
         hosted.inbox.append(data)
         hosted.drained.clear()
@@ -257,16 +268,13 @@ class SessionHost:
                 await session.feed(data)
             except SttError as exc:
                 self.metrics.count("errors", code=exc.code)
-                hosted.outbox.put(p.Error(session_id=session.session_id, code=exc.code, message=exc.message))
+                hosted.outbox.put(p.Error.of(session.session_id, exc, fatal=False))
             except Exception:
-                log.exception("audio processing failed", extra={"session_id": session.session_id})
-                hosted.outbox.put(
-                    p.Error(
-                        session_id=session.session_id,
-                        code="internal_error",
-                        message="an audio frame could not be processed",
-                    )
-                )
+                # a bug, not the client's fault, but a client can repeat it frame after frame
+                _sampled.exception("feed", "audio processing failed", extra={"session_id": session.session_id})
+                error = InternalError("an audio frame could not be processed; it was dropped")
+                self.metrics.count("errors", code=error.code)
+                hosted.outbox.put(p.Error.of(session.session_id, error, fatal=False))
 
     async def _drain(self, hosted: Hosted) -> None:
         """Wait until queued audio has been processed (before a flush)."""
@@ -276,7 +284,7 @@ class SessionHost:
     def report(self, session_id: str, client_id: str, error: SttError) -> None:
         """An error found at a socket (wrong frame type …), for the session's consumer."""
         hosted = self._get(session_id, client_id)
-        hosted.outbox.put(p.Error(session_id=session_id, code=error.code, message=error.message, fatal=error.fatal))
+        hosted.outbox.put(p.Error.of(session_id, error))
 
     async def poll(self, session_id: str, client_id: str, after: int, wait_s: float = 20.0) -> PollReply:
         hosted = self._get(session_id, client_id)
@@ -284,6 +292,20 @@ class SessionHost:
         ended = hosted.outbox.ended and (not entries or entries[-1].type == "session_ended")
         code = _END_CLOSE.get(hosted.end_reason or "stopped", CLOSE_NORMAL)
         return PollReply([(e.index, e.json) for e in entries], ended, code)
+
+    async def abandon(self, session_id: str, client_id: str) -> None:
+        """Undo a start that lost to a limit (before its client heard of it): dropped unflushed, forgotten
+        by the store."""
+        hosted = self._get(session_id, client_id)
+        del self._sessions[session_id]
+        await hosted.session.abort()
+        if hosted.feeder is not None:
+            hosted.feeder.cancel()
+        if hosted.recorder is not None:
+            await hosted.recorder.close()
+        if self._storage is not None:
+            await self._storage.forget(session_id)
+        self.metrics.gauge("sessions_active", self.count())
 
     async def shutdown(self, *, flush: bool = True) -> None:
         """End every session: flush what can be flushed quickly, then drop. Stored sessions are left
@@ -312,14 +334,15 @@ class SessionHost:
     def _get(self, session_id: str, client_id: str) -> Hosted:
         hosted = self._sessions.get(session_id)
         if hosted is None:
-            raise SessionNotFound(f"no session {session_id[:64]!r}; send start_stream first")
+            raise not_found(session_id)
         self._authorize(hosted, client_id)
         return hosted
 
     @staticmethod
     def _authorize(hosted: Hosted, client_id: str) -> None:
+        # another client's session is answered exactly as a missing one: its existence is not revealed
         if hosted.owner != client_id:
-            raise Forbidden("this session belongs to another client")
+            raise not_found(hosted.session.session_id)
 
     async def _stop(self, hosted: Hosted, reason: str) -> None:
         if hosted.end_reason is not None:

@@ -8,31 +8,17 @@ recorder (audio retention).
 from __future__ import annotations
 
 import asyncio
-import re
-import uuid
 from collections import deque
 from dataclasses import dataclass, field
 
 from app import protocol as p
 from app.config import ServerSettings
-from app.errors import InvalidMessage
+from app.errors import AudioMissing
 from app.metrics import Metrics
 from app.session.controller import Clock, Ports, StreamSession
 from app.session.outbox import Outbox
 from app.session.storage import HostStorage
 from app.store.audio import AudioRecorder
-
-_SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-
-
-def new_session_id() -> str:
-    return uuid.uuid4().hex
-
-
-def check_session_id(session_id: str) -> str:
-    if not _SESSION_ID.match(session_id):
-        raise InvalidMessage("session_id must be 1 to 64 characters of letters, digits, '_', '-', '.', ':'")
-    return session_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +26,14 @@ class StartReply:
     session_id: str
     replay: list[str]  # JSON messages to send first (session_started, missed finals)
     cursor: int  # then poll after this index
+    new: bool = False  # a new session (not a resume): it counts toward the client's limit
 
 
 @dataclass(frozen=True, slots=True)
 class SessionInfo:
     owner: str  # the client that started it
     standalone: bool  # started on an audio socket, which also carries its commands and results
+    ended: bool = False  # ended, kept for the resume grace
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +60,7 @@ class Hosted:
     feeder: asyncio.Task[None] | None = None
     recorder: AudioRecorder | None = None  # audio retention
     revived: bool = False  # taken over from the store: the audio its old host received is unknown here
+    created_at: float = 0.0  # wall time it was registered here: orders a client's parallel starts
 
 
 QUIET_S = 0.3
@@ -88,14 +77,10 @@ async def await_audio(hosted: Hosted, total: int, *, wait_s: float, clock: Clock
         left = deadline - clock.monotonic()
         if left <= 0:
             if not hosted.revived:
-                hosted.outbox.put(
-                    p.Warning_(
-                        session_id=hosted.session.session_id,
-                        code="audio_missing",
-                        message=f"stop_stream named {total} audio bytes but {hosted.received_bytes} arrived; "
-                        "flushing what arrived",
-                    )
+                warning = AudioMissing(
+                    f"stop_stream named {total} audio bytes but {hosted.received_bytes} arrived; flushing what arrived"
                 )
+                hosted.outbox.put(p.Warning_.of(hosted.session.session_id, warning))
             return
         hosted.received.clear()
         try:

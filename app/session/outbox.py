@@ -29,7 +29,6 @@ class Outbox:
         self._finals: list[tuple[Entry, int]] = []  # (entry, seq)
         self._next = 1
         self._changed = asyncio.Event()
-        self.acked = 0  # every index up to this one reached a consumer
         self.ended = False  # session_ended is in the box
 
     @property
@@ -57,7 +56,6 @@ class Outbox:
 
     async def wait(self, after: int, wait_s: float) -> list[Entry]:
         """Entries after ``after``, waiting up to ``wait_s`` for one to arrive."""
-        self.acked = max(self.acked, after)
         entries = self.after(after)
         if entries or self.ended:
             return entries
@@ -69,8 +67,6 @@ class Outbox:
         return self.after(after)
 
     def replay(self, last_seq: int | None) -> list[Entry]:
-        """Finals a reconnecting client missed: those after ``last_seq``, or when the
-        client doesn't say, those after the last acknowledged index."""
-        if last_seq is not None:
-            return [e for e, seq in self._finals if seq > last_seq]
-        return [e for e, _ in self._finals if e.index > self.acked]
+        """Finals a reconnecting client missed: those after ``last_seq``; every final when the
+        client doesn't say (it may have lost what the old socket delivered)."""
+        return [e for e, seq in self._finals if last_seq is None or seq > last_seq]

@@ -26,8 +26,9 @@ from typing import Any
 
 from app import protocol as p
 from app.config import StoreSettings, parse_session_options
-from app.errors import ConfigError, Forbidden, SessionNotFound, StorageUnavailable
+from app.errors import ConfigError, StorageFailed, StorageUnavailable
 from app.metrics import Metrics
+from app.session.ids import not_found
 from app.session.outbox import Outbox
 from app.store import SessionRecord, TranscriptStore
 from app.store.audio import AudioArchive, AudioRecorder
@@ -84,14 +85,12 @@ class HostStorage:
         finals come back from the store; its seq and stream time go on from where the store has them
         (audio its old host received but did not finalise is lost)."""
         session_id = stored.session_id
-        if stored.client_id != client_id:
-            raise Forbidden("this session belongs to another client")
-        if stored.status == "ended":
-            raise SessionNotFound(f"session {session_id} has ended; start a new session")
+        if stored.client_id != client_id or stored.status == "ended":
+            raise not_found(session_id)
         try:
             options = parse_session_options(stored.options)
         except ConfigError:
-            raise SessionNotFound(f"session {session_id} cannot be resumed; start a new session") from None
+            raise not_found(session_id) from None
         return Revival(
             start=p.StartStream(options=options, audio_start=stored.audio_start),
             finals=await self.store.finals(session_id),
@@ -123,14 +122,9 @@ class HostStorage:
             try:
                 await self.store.save_final(msg)
             except StorageUnavailable:
-                self._metrics.count("errors", code="storage_failed")
-                outbox.put(
-                    p.Warning_(
-                        session_id=msg.session_id,
-                        code="storage_failed",
-                        message=f"final {msg.seq} could not be stored: it is delivered but will not be kept",
-                    )
-                )
+                warning = StorageFailed(f"final {msg.seq} could not be stored: it is delivered but will not be kept")
+                self._metrics.count("errors", code=warning.code)
+                outbox.put(p.Warning_.of(msg.session_id, warning))
             else:
                 self._metrics.observe("store_write_s", self._monotonic() - t0)
         elif isinstance(msg, p.SessionEnded):

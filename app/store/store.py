@@ -29,6 +29,7 @@ from sqlalchemy.sql import Executable
 from app import protocol as p
 from app.config import StoreSettings
 from app.errors import InvalidRequest, StorageUnavailable
+from app.safejson import parse_json
 from app.store.engine import make_engine, migrate
 from app.store.models import ACTIVE, ENDED, INTERRUPTED, FinalRow, SessionRow
 from app.store.records import SessionPage, SessionRecord, Status, final_message, final_values
@@ -285,10 +286,10 @@ def encode_cursor(started_at: datetime, session_id: str) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        started, sid = json.loads(raw)
+        started, sid = parse_json(raw, max_depth=1)
         when = datetime.fromisoformat(started)
         if not isinstance(sid, str) or when.tzinfo is None:
             raise ValueError
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):  # JsonRejected is a ValueError
         raise InvalidRequest("cursor is not valid; pass the next_cursor of a previous page") from None
     return when, sid

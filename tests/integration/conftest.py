@@ -89,27 +89,42 @@ class Stack:
         """How many ``errors`` the app counted with this code."""
         return self.metrics.counts.get(("errors", (("code", code),)), 0.0)
 
-    def _connect(self, path: str, key: str | None, query: Mapping[str, str]) -> WebSocketTestSession:
+    def _connect(
+        self, path: str, key: str | None, query: Mapping[str, str], headers: Mapping[str, str] | None = None
+    ) -> WebSocketTestSession:
         url = f"{path}?{urlencode(query)}" if query else path
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        return self.client.websocket_connect(url, headers=headers)
+        sent = {"Authorization": f"Bearer {key}"} if key else {}
+        return self.client.websocket_connect(url, headers={**sent, **(headers or {})})
+
+    def socket(
+        self, path: str, key: str | None = "key-a", headers: Mapping[str, str] | None = None, **query: str
+    ) -> WebSocketTestSession:
+        """Either socket, with extra handshake headers (``Origin`` …)."""
+        return self._connect(path, key, query, headers)
 
 
-def make_settings(**limits: Any) -> ServerSettings:
+def make_settings(auth: Mapping[str, Any] | None = None, **limits: Any) -> ServerSettings:
     return ServerSettings(
-        auth=AuthSettings(api_keys=API_KEYS, jwt_secret=JWT_SECRET),
+        auth=AuthSettings(api_keys=API_KEYS, jwt_secret=JWT_SECRET, **(auth or {})),
         limits=Limits(**{"max_sessions_per_client": 2, **UNPACED, **limits}),
     )
 
 
 @pytest.fixture
 def serve() -> Iterator[Callable[..., Stack]]:
-    """``serve(reap_interval_s=…, store=StoreSettings(…), **limits)``: a running app, closed after the test
-    (or by ``Stack.close``); with ``store``, sessions and finals are stored and the REST API serves them."""
+    """``serve(reap_interval_s=…, store=StoreSettings(…), auth={…}, **limits)``: a running app, closed after
+    the test (or by ``Stack.close``); with ``store``, sessions and finals are stored and the REST API serves
+    them; ``auth`` adds to the auth settings."""
     with contextlib.ExitStack() as stack:
 
-        def make(*, reap_interval_s: float = 1.0, store: StoreSettings | None = None, **limits: Any) -> Stack:
-            settings = make_settings(**limits)
+        def make(
+            *,
+            reap_interval_s: float = 1.0,
+            store: StoreSettings | None = None,
+            auth: Mapping[str, Any] | None = None,
+            **limits: Any,
+        ) -> Stack:
+            settings = make_settings(auth, **limits)
             if store is not None:
                 settings.store = store
             fake = ScriptedTranscriber()

@@ -115,7 +115,7 @@ def test_token_endpoint_refuses_bad_requests(stack: Stack) -> None:
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_message"
 
     response = stack.client.post("/v1/auth/token", headers=AUTH_A, json={"ttl_s": 0})
-    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_options"
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_message"
 
 
 def test_token_endpoint_binds_a_session(stack: Stack) -> None:

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.timeout(30)
         ("control", '{"type": "start_stream"}', "invalid_state"),
         ("control", '{"type": "resume_stream"}', "invalid_state"),
         ("control", '{"type": "configure", "options": {"audio": {"sample_rate": 8000}}}', "invalid_state"),
-        ("control", '{"type": "configure", "options": {"vad": {"post_speech_silence": 99}}}', "invalid_options"),
+        ("control", '{"type": "configure", "options": {"vad": {"post_speech_silence": 99}}}', "invalid_message"),
         # a command on the attached audio socket is refused, not obeyed
         ("audio", '{"type": "stop_stream"}', "wrong_frame_type"),
         ("audio", bytes(8194), "frame_too_large"),

@@ -26,20 +26,41 @@ def test_another_client_cannot_join_a_session(stack: Stack, channel: str) -> Non
         sid = start(control)["session_id"]
         connect = stack.control if channel == "control" else stack.audio
         with connect("key-b", session_id=sid) as intruder:
+            intruder.send_json({"type": "start_stream", "last_seq": 0})
             error, code = rejected(intruder)
-        assert error["code"] == "forbidden" and code == 4403
+        # answered as a session that does not exist: its existence is not revealed
+        assert error["code"] == "session_not_found" and code == 4404
+        with connect("key-b", session_id="never-was") as prober:
+            prober.send_json({"type": "start_stream", "last_seq": 0})
+            alike = {**error, "session_id": "never-was", "message": error["message"].replace(sid, "never-was")}
+            assert rejected(prober) == (alike, code)
         # the owner's session is untouched
         messages, code = stop(control)
         assert messages[-1]["type"] == "session_ended" and code == 1000
-    assert stack.errors("forbidden") == 1
+    assert stack.errors("session_not_found") == 2
+
+
+def test_the_handshake_reveals_no_other_clients_session(stack: Stack) -> None:
+    """An audio socket naming another client's live session and one naming an unknown id are answered
+    alike: both open, and audio on either is ``audio_before_start``."""
+    with stack.control("key-a") as control:
+        sid = start(control)["session_id"]
+        answers = []
+        for target in (sid, "no-such-session"):
+            with stack.audio("key-b", session_id=target) as intruder:
+                intruder.send_bytes(bytes(3200))
+                answers.append(intruder.receive_json())
+        assert answers[0] == {**answers[1], "session_id": sid} and answers[0]["code"] == "audio_before_start"
+        assert stop(control)[1] == 1000
 
 
 def test_another_client_cannot_start_a_session_under_a_taken_id(stack: Stack) -> None:
     with stack.audio("key-a", session_id="taken-1") as owner:
         start(owner)
         with stack.audio("key-b", session_id="taken-1") as intruder:
+            intruder.send_json({"type": "start_stream"})
             error, code = rejected(intruder)
-        assert error["code"] == "forbidden" and code == 4403
+        assert error["code"] == "session_not_found" and code == 4404
         assert stop(owner)[1] == 1000
 
 

@@ -74,8 +74,9 @@ def test_another_client_cannot_resume_a_session(stack: Stack) -> None:
     with stack.control() as control:
         sid = start(control)["session_id"]
     with stack.control("key-b", session_id=sid) as thief:
+        thief.send_json({"type": "start_stream", "last_seq": 0})
         error, code = rejected(thief)
-    assert error["code"] == "forbidden" and code == 4403
+    assert error["code"] == "session_not_found" and code == 4404
     # the owner still can
     with stack.control(session_id=sid) as control:
         assert start(control, last_seq=0)["resumed"] is True

@@ -101,7 +101,7 @@ def test_only_the_owner_resumes_a_stored_session(
     with after.control("key-b", session_id=sid) as thief:
         thief.send_json({"type": "start_stream", "last_seq": 0})
         error, code = rejected(thief)
-    assert error["code"] == "forbidden" and code == 4403
+    assert error["code"] == "session_not_found" and code == 4404
     # without last_seq the owner gets every stored final again
     with after.control(session_id=sid) as control:
         assert start(control)["resumed"] is True

@@ -30,7 +30,7 @@ def test_validation_messages_quote_value_and_range(patch: dict[str, object], fra
     with pytest.raises(ConfigError) as info:
         parse_session_options(patch)
     assert fragment in info.value.message
-    assert info.value.code == "invalid_options"
+    assert info.value.code == "invalid_message"  # the code of every bad option (README)
 
 
 def test_merge_patch_keeps_other_fields() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,8 @@ from app import protocol as p
 from app.audio.files import load_audio, to_pcm16
 from app.config import ServerSettings, SessionOptions
 from app.errors import AudioTooFast, InvalidState, MisalignedAudio
-from app.session.controller import Ports, SessionState, StreamSession
-from app.transcript import SAMPLE_RATE
+from app.session.controller import FinalEnricher, Ports, SessionState, StreamSession
+from app.transcript import SAMPLE_RATE, Audio
 from tests.unit.fakes import FakeClock, ScriptedTranscriber
 
 CHUNK = 3200  # 100 ms of PCM16
@@ -34,6 +35,7 @@ class Run:
         realtime: ScriptedTranscriber | None = None,
         main: ScriptedTranscriber | None = None,
         enforce_realtime: bool = False,
+        enrichers: Sequence[FinalEnricher] = (),
     ) -> None:
         self.messages: list[p.ServerMessage] = []
         self.clock = FakeClock()
@@ -46,7 +48,7 @@ class Run:
         self.session = StreamSession(
             "s1",
             settings=ServerSettings(),
-            ports=Ports(realtime=self.realtime, main=self.main),
+            ports=Ports(realtime=self.realtime, main=self.main, enrichers=enrichers),
             emit=emit,
             clock=self.clock,
             enforce_realtime=enforce_realtime,
@@ -220,6 +222,31 @@ async def test_model_failure_reports_error_and_stream_continues(shared_data: Pat
     assert errors and errors[0].code == "transcription_failed"
     assert "exploded" not in errors[0].message
     assert run.messages[-1].type == "session_ended"
+
+
+class FailOnce:
+    """A final stage that fails on the first final it sees (a bug, a store that raised)."""
+
+    def __init__(self) -> None:
+        self.failed = False
+
+    async def enrich(self, final: p.FinalResult, audio: Audio, options: SessionOptions) -> p.FinalResult:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("stage broke")
+        return final
+
+
+async def test_a_final_that_is_never_delivered_takes_no_seq(shared_data: Path) -> None:
+    run = Run(enrichers=[FailOnce()])
+    await run.start()
+    await run.send(speech(shared_data, "sb_spk1_snt4.wav", "sb_spk2_snt1.wav"))
+    await run.session.handle(p.StopStream())
+    finals = run.of(p.FinalResult)
+    assert [f.seq for f in finals] == [1] and finals[0].utterance_id == 2
+    assert [e.code for e in run.of(p.Error)] == ["transcription_failed"]
+    ended = run.messages[-1]
+    assert isinstance(ended, p.SessionEnded) and ended.finals == 1
 
 
 async def test_no_interim_results_means_no_partials(shared_data: Path) -> None:
