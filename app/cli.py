@@ -92,7 +92,8 @@ async def _transcribe(args: argparse.Namespace) -> int:
     from app.audio.files import load_audio, to_pcm16
     from app.engines import WhisperEngine, WhisperTranscriber
     from app.enrich.local import local_enrichment
-    from app.session.controller import Ports, StreamSession
+    from app.session.controller import StreamSession
+    from app.session.ports import Ports
 
     patch: dict[str, Any] = json.loads(args.options)
     if args.no_partials:

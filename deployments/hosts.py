@@ -15,8 +15,8 @@ from ray.serve.handle import DeploymentHandle
 from app.config import ServerSettings
 from app.enrich.enrichers import Enrichment
 from app.errors import SttError
-from app.session.controller import Ports
 from app.session.host import PollReply, SessionHost, SessionInfo, StartReply
+from app.session.ports import Ports
 from app.session.storage import HostStorage
 from deployments.metrics import RayMetrics
 from deployments.remote import DeploymentPort, new_host_actor, ping_hosts, shutdown_hosts

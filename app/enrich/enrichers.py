@@ -24,7 +24,7 @@ from app.enrich.ports import Analyzer, AnalyzeRequest, Embedder, EmbedRequest, T
 from app.enrich.profanity import ProfanityFilter
 from app.enrich.settings import AnalysisSettings, DiarizationSettings, EnrichmentSettings
 from app.enrich.wakewords import WakeWordMatcher
-from app.session.controller import FinalEnricher, PartialEnricher
+from app.session.ports import FinalEnricher, PartialEnricher
 from app.transcript import SAMPLE_RATE, Audio
 
 log = logging.getLogger(__name__)

@@ -18,43 +18,27 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Protocol
 
 import numpy as np
 
 from app import protocol as p
 from app.audio import RingBuffer, make_decoder
 from app.config import ServerSettings, SessionOptions
-from app.errors import AudioBeforeStart, AudioError, AudioTooFast, InvalidState, TranscriptionFailed
+from app.errors import AudioBeforeStart, AudioError, AudioTooFast, InvalidState
 from app.metrics import Metrics, NullMetrics
 from app.session import results
+from app.session.finals import FinalJob, FinalWorker, Speculation, speculation_end
+from app.session.ports import Clock, Emit, Ports, SystemClock
 from app.session.timeline import Timeline
 from app.streaming.agreement import LocalAgreement
 from app.streaming.guards import clean, tidy_partial
 from app.streaming.policy import PartialPolicy
-from app.transcript import SAMPLE_RATE, Audio, Transcriber, TranscribeRequest, Transcript, WordTiming
-from app.vad import TAIL_PAD_S, EndReason, Segmenter, SpeechStart, UtteranceEnd, VoiceDetector
+from app.transcript import SAMPLE_RATE, Audio, TranscribeRequest
+from app.vad import EndReason, Segmenter, SpeechStart, UtteranceEnd, VoiceDetector
 
 log = logging.getLogger(__name__)
-
-Emit = Callable[[p.ServerMessage], Awaitable[None]]
-
-
-class Clock(Protocol):
-    def monotonic(self) -> float: ...
-    def now(self) -> datetime: ...
-
-
-class SystemClock:
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 class SessionState(enum.Enum):
@@ -76,57 +60,12 @@ _ALLOWED: dict[str, tuple[SessionState, ...]] = {
 }
 
 
-class FinalEnricher(Protocol):
-    """A stage between the main model and the client (diarizer, analyzer …). ``audio`` is the
-    utterance's audio; word times in ``final`` are seconds of stream time."""
-
-    async def enrich(self, final: p.FinalResult, audio: Audio, options: SessionOptions) -> p.FinalResult: ...
-
-
-class PartialEnricher(Protocol):
-    """A stage between the realtime model and the client (speaker guess, profanity, wake words).
-    It must be cheap: partials are frequent and a slow stage delays every one."""
-
-    async def enrich_partial(
-        self, partial: p.PartialResult, audio: Audio, options: SessionOptions
-    ) -> p.PartialResult: ...
-
-
-@dataclass(slots=True)
-class Ports:
-    realtime: Transcriber
-    main: Transcriber
-    enrichers: Sequence[FinalEnricher] = ()
-    partial_enrichers: Sequence[PartialEnricher] = ()
-
-
 @dataclass(slots=True)
 class _Utterance:
     id: int
     start: int
     agreement: LocalAgreement = field(default_factory=LocalAgreement)
-    speculation: _Speculation | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Speculation:
-    """A main-model call started during the silence that may end the utterance: if the
-    utterance does end there, its final needs no new call (the wait for
-    ``post_speech_silence`` hides the model's latency)."""
-
-    end: int
-    task: asyncio.Task[Transcript]
-    start: int
-
-
-@dataclass(frozen=True, slots=True)
-class _FinalJob:
-    utterance_id: int
-    start: int
-    end: int
-    audio: Audio
-    ended_at: float  # monotonic time the utterance end was found
-    speculation: asyncio.Task[Transcript] | None = None  # a call already made on exactly this audio
+    speculation: Speculation | None = None
 
 
 class StreamSession:
@@ -165,10 +104,17 @@ class StreamSession:
             max_interval=int(settings.partial_max_interval_s * SAMPLE_RATE),
         )
         self._utt: _Utterance | None = None
-        self._finals: asyncio.Queue[_FinalJob | None] = asyncio.Queue()
-        self._final_worker: asyncio.Task[None] | None = None
+        self._finals = FinalWorker(
+            session_id,
+            ports=ports,
+            emit=emit,
+            clock=self._clock,
+            metrics=self._metrics,
+            first_seq=first_seq,
+            request_for=self._request,
+            context=lambda: (self.options, self._timeline),
+        )
         self._partial_task: asyncio.Task[None] | None = None
-        self._seq = first_seq - 1
         self._stream_offset = round(stream_offset_s * SAMPLE_RATE)
         self._on_audio = on_audio
         self.started_at = self._clock.monotonic()
@@ -180,7 +126,7 @@ class StreamSession:
 
     @property
     def finals_sent(self) -> int:
-        return self._seq
+        return self._finals.seq
 
     @property
     def audio_seconds(self) -> float:
@@ -238,9 +184,9 @@ class StreamSession:
 
     async def abort(self) -> None:
         """Drop everything without a flush (server shutdown)."""
-        for task in (self._partial_task, self._final_worker):
-            if task is not None:
-                task.cancel()
+        if self._partial_task is not None:
+            self._partial_task.cancel()
+        self._finals.cancel()
         self.state = SessionState.ENDED
 
     # ------------------------------------------------------------------ commands
@@ -252,7 +198,7 @@ class StreamSession:
         self._timeline.add_gap(0, self._stream_offset)  # a resumed stream goes on from where it was
         self._new_vad()
         self.started_at = self._clock.monotonic()
-        self._final_worker = asyncio.create_task(self._run_finals(), name=f"finals-{self.session_id}")
+        self._finals.start()
         self.state = SessionState.STREAMING
         audio = msg.options.audio
         await self._emit(
@@ -277,16 +223,14 @@ class StreamSession:
         await self._end_utterance("stop")
         if self._partial_task is not None:
             self._partial_task.cancel()
-        await self._finals.put(None)
-        if self._final_worker is not None:
-            await self._final_worker
+        await self._finals.close()
         self.state = SessionState.ENDED
         await self._emit(
             p.SessionEnded(
                 session_id=self.session_id,
                 reason=reason,
                 audio_duration=self.audio_seconds,
-                finals=self._seq,
+                finals=self._finals.seq,
             )
         )
 
@@ -370,26 +314,25 @@ class StreamSession:
                 reason=reason,
             )
         )
-        self._finals.put_nowait(_FinalJob(utterance_id, start, end, audio, self._clock.monotonic(), ready))
+        self._finals.submit(FinalJob(utterance_id, start, end, audio, self._clock.monotonic(), ready))
 
     def _maybe_speculate(self) -> None:
         """Start the main model on the utterance once a silence begins that may end it."""
         utt = self._utt
-        last = self._segmenter.last_speech_end
-        if utt is None or last is None or not self.settings.speculative_finals:
+        if utt is None or not self.settings.speculative_finals:
             return
-        end = last + TAIL_PAD
-        silence = self._ring.end_offset - last
-        if silence < SPECULATE_AFTER or self._ring.end_offset < end or end <= utt.start:
+        end = speculation_end(
+            utterance_start=utt.start,
+            last_speech_end=self._segmenter.last_speech_end,
+            audio_end=self._ring.end_offset,
+            current=utt.speculation,
+        )
+        if end is None:
             return
         if utt.speculation is not None:
-            if utt.speculation.end == end:
-                return
             utt.speculation.task.cancel()  # speech came back: that guess is stale
         request = self._request(self._ring.read(utt.start, end))
-        task = asyncio.create_task(_call(self._ports.main, request))
-        task.add_done_callback(_consume)
-        utt.speculation = _Speculation(end, task, utt.start)
+        utt.speculation = Speculation.launch(self._ports.main, request, utt.start, end)
 
     def _release(self) -> None:
         keep = self._segmenter.keep_from if self._utt is None else self._utt.start
@@ -425,7 +368,7 @@ class StreamSession:
         async with self._lock:
             if self._utt is not utt:
                 return  # its utterance ended meanwhile: the final covers it
-            words = _shift(tidy_partial(clean(transcript, len(audio)).words), utt.start)
+            words = results.shift(tidy_partial(clean(transcript, len(audio)).words), utt.start)
             hyp = utt.agreement.update(words)
             if hyp.words:
                 partial = results.partial_result(
@@ -443,74 +386,9 @@ class StreamSession:
                 await self._emit(partial)
             self._maybe_partial()
 
-    # ------------------------------------------------------------------ finals
-
-    async def _run_finals(self) -> None:
-        while (job := await self._finals.get()) is not None:
-            try:
-                await self._final(job)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("final transcription failed", extra={"session_id": self.session_id})
-                error = TranscriptionFailed(
-                    f"utterance {job.utterance_id} could not be transcribed; the stream goes on"
-                )
-                self._metrics.count("errors", code=error.code)
-                await self._emit(p.Error.of(self.session_id, error))
-
-    async def _final(self, job: _FinalJob) -> None:
-        if len(job.audio) < SAMPLE_RATE // 10:
-            return
-        t0 = self._clock.monotonic()
-        call = job.speculation or self._ports.main.transcribe(self._request(job.audio))
-        transcript: Transcript = clean(await call, len(job.audio))
-        elapsed = self._clock.monotonic() - t0
-        words = _shift(transcript.words, job.start)
-        text = results.join_words(words) if words else transcript.text
-        if not text.strip():
-            return
-        seq = self._seq + 1  # taken only once the final is out: session_ended counts what was delivered
-        final = results.final_result(
-            self.session_id,
-            job.utterance_id,
-            seq,
-            words=words,
-            text=text,
-            start=job.start,
-            end=job.end,
-            timeline=self._timeline,
-            options=self.options,
-            transcription_time=elapsed,
-        )
-        for enricher in self._ports.enrichers:
-            final = await enricher.enrich(final, job.audio, self.options)
-        await self._emit(final)
-        self._seq = seq
-        self._metrics.observe("final_latency_s", self._clock.monotonic() - job.ended_at)
-
     # ------------------------------------------------------------------ helpers
 
     def _request(self, audio: Audio) -> TranscribeRequest:
         return TranscribeRequest(
             audio=audio, language=self.options.language, initial_prompt=self.options.initial_prompt
         )
-
-
-def _shift(words: Sequence[WordTiming], offset: int) -> tuple[WordTiming, ...]:
-    return tuple(WordTiming(w.text, w.start + offset, w.end + offset, w.probability) for w in words)
-
-
-TAIL_PAD = round(TAIL_PAD_S * SAMPLE_RATE)
-#: silence after which a speculative final starts (the segmenter's tail pad must have passed)
-SPECULATE_AFTER = max(TAIL_PAD, round(0.25 * SAMPLE_RATE))
-
-
-async def _call(transcriber: Transcriber, request: TranscribeRequest) -> Transcript:
-    return await transcriber.transcribe(request)
-
-
-def _consume(task: asyncio.Task[Transcript]) -> None:
-    # a speculation nobody awaits (speech resumed) must not log "exception never retrieved"
-    if not task.cancelled():
-        task.exception()

@@ -32,7 +32,7 @@ from app.errors import (
 )
 from app.logsample import SampledLog
 from app.metrics import Metrics, NullMetrics
-from app.session.controller import Clock, Ports, SessionState, SystemClock
+from app.session.controller import SessionState
 from app.session.hosted import (
     Hosted,
     PollReply,
@@ -44,6 +44,7 @@ from app.session.hosted import (
 )
 from app.session.ids import check_session_id, not_found
 from app.session.outbox import Entry
+from app.session.ports import Clock, Ports, SystemClock
 from app.session.storage import HostStorage
 from app.store import SessionRecord
 

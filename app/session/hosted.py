@@ -15,8 +15,9 @@ from app import protocol as p
 from app.config import ServerSettings
 from app.errors import AudioMissing
 from app.metrics import Metrics
-from app.session.controller import Clock, Ports, StreamSession
+from app.session.controller import StreamSession
 from app.session.outbox import Outbox
+from app.session.ports import Clock, Ports
 from app.session.storage import HostStorage
 from app.store.audio import AudioRecorder
 

@@ -26,6 +26,11 @@ def wire_words(words: Sequence[WordTiming], timeline: Timeline, *, stable_count:
     ]
 
 
+def shift(words: Sequence[WordTiming], offset: int) -> tuple[WordTiming, ...]:
+    """Words timed from the start of a model call's audio → absolute sample offsets."""
+    return tuple(WordTiming(w.text, w.start + offset, w.end + offset, w.probability) for w in words)
+
+
 def join_words(words: Sequence[WordTiming]) -> str:
     return " ".join(w.text.strip() for w in words if w.text.strip())
 

@@ -32,8 +32,8 @@ from app.config import Limits, ServerSettings, StoreSettings
 from app.metrics import MemoryMetrics
 from app.service.local import LocalDirectory
 from app.service.routes import build_app
-from app.session.controller import Ports
 from app.session.host import SessionHost
+from app.session.ports import Ports
 from app.session.storage import HostStorage
 from app.store import TranscriptStore
 from app.transcript import SAMPLE_RATE

@@ -15,8 +15,8 @@ from app.enrich.enrichers import Enrichment
 from app.metrics import MemoryMetrics
 from app.service.local import LocalDirectory
 from app.service.routes import build_app
-from app.session.controller import Ports
 from app.session.host import SessionHost
+from app.session.ports import Ports
 from tests.integration.conftest import AUTH_A, make_settings, of_type, read_until, send_audio, start, stop
 from tests.unit.enrich_fakes import KeywordAnalyzer, ToneEmbedder
 from tests.unit.fakes import ScriptedTranscriber

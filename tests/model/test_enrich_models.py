@@ -31,7 +31,8 @@ from app.enrich.diarization import loud_span
 from app.enrich.local import LocalEnrichment
 from app.enrich.ports import AnalyzeRequest
 from app.enrich.settings import AnalysisSettings
-from app.session.controller import Ports, StreamSession
+from app.session.controller import StreamSession
+from app.session.ports import Ports
 from app.transcript import SAMPLE_RATE, Audio
 from tests.dialogue import dialogue_turns
 

@@ -15,7 +15,8 @@ from app import protocol as p
 from app.audio.files import load_audio, to_pcm16
 from app.config import AudioOptions, ModelSettings, ServerSettings, SessionOptions
 from app.engines import WhisperEngine, WhisperTranscriber
-from app.session.controller import Ports, StreamSession
+from app.session.controller import StreamSession
+from app.session.ports import Ports
 from app.transcript import SAMPLE_RATE
 from tests.encoding import FORMATS, encode
 from tests.wer import pooled_wer

@@ -13,7 +13,8 @@ from app import protocol as p
 from app.audio.files import load_audio, to_pcm16
 from app.config import ServerSettings, SessionOptions
 from app.errors import AudioTooFast, InvalidState, MisalignedAudio
-from app.session.controller import FinalEnricher, Ports, SessionState, StreamSession
+from app.session.controller import SessionState, StreamSession
+from app.session.ports import FinalEnricher, Ports
 from app.transcript import SAMPLE_RATE, Audio
 from tests.unit.fakes import FakeClock, ScriptedTranscriber
 

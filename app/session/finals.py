@@ -1,0 +1,182 @@
+"""A session's finals: one worker that transcribes finished utterances in order, and speculation.
+
+Each finished utterance becomes a :class:`FinalJob` on the session's :class:`FinalWorker`, which
+runs them one at a time (finals go out in utterance order, ``seq`` 1, 2, 3 …): the main model,
+the guards, the final enrichers, then ``emit``. A job whose model call fails costs its utterance
+(``transcription_failed``), never the stream.
+
+A :class:`Speculation` is a main-model call started during the silence that may end an utterance
+(:func:`speculation_end` says when): if the utterance does end there, its final needs no new call,
+and the wait for ``post_speech_silence`` hides the model's latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from app import protocol as p
+from app.config import SessionOptions
+from app.errors import TranscriptionFailed
+from app.metrics import Metrics
+from app.session import results
+from app.session.ports import Clock, Emit, Ports
+from app.session.timeline import Timeline
+from app.streaming.guards import clean
+from app.transcript import SAMPLE_RATE, Audio, Transcriber, TranscribeRequest, Transcript
+from app.vad import TAIL_PAD_S
+
+log = logging.getLogger(__name__)
+
+TAIL_PAD = round(TAIL_PAD_S * SAMPLE_RATE)
+#: silence after which a speculative final starts (the segmenter's tail pad must have passed)
+SPECULATE_AFTER = max(TAIL_PAD, round(0.25 * SAMPLE_RATE))
+#: an utterance shorter than this (0.1 s) gets no final
+MIN_FINAL_SAMPLES = SAMPLE_RATE // 10
+
+
+@dataclass(frozen=True, slots=True)
+class Speculation:
+    """A main-model call already made on the utterance's audio ``[start, end)``."""
+
+    start: int
+    end: int
+    task: asyncio.Task[Transcript]
+
+    @classmethod
+    def launch(cls, main: Transcriber, request: TranscribeRequest, start: int, end: int) -> Speculation:
+        task = asyncio.create_task(_call(main, request))
+        task.add_done_callback(_consume)
+        return cls(start, end, task)
+
+
+def speculation_end(
+    *, utterance_start: int, last_speech_end: int | None, audio_end: int, current: Speculation | None
+) -> int | None:
+    """Where a new speculation should end, or None: once a silence has lasted :data:`SPECULATE_AFTER`,
+    at the last speech plus the segmenter's tail pad (where a silence end would put the utterance's end)."""
+    if last_speech_end is None:
+        return None
+    end = last_speech_end + TAIL_PAD
+    if audio_end - last_speech_end < SPECULATE_AFTER or audio_end < end or end <= utterance_start:
+        return None
+    if current is not None and current.end == end:
+        return None
+    return end
+
+
+@dataclass(frozen=True, slots=True)
+class FinalJob:
+    utterance_id: int
+    start: int
+    end: int
+    audio: Audio
+    ended_at: float  # monotonic time the utterance end was found
+    speculation: asyncio.Task[Transcript] | None = None  # a call already made on exactly this audio
+
+
+class FinalWorker:
+    """Runs a session's final jobs in order. ``context`` gives the session's current options and
+    timeline (``configure`` may change the options between two finals); ``request_for`` builds the
+    main model's request for an utterance's audio."""
+
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        ports: Ports,
+        emit: Emit,
+        clock: Clock,
+        metrics: Metrics,
+        first_seq: int,
+        request_for: Callable[[Audio], TranscribeRequest],
+        context: Callable[[], tuple[SessionOptions, Timeline]],
+    ) -> None:
+        self.session_id = session_id
+        self._ports = ports
+        self._emit = emit
+        self._clock = clock
+        self._metrics = metrics
+        self._request_for = request_for
+        self._context = context
+        self._queue: asyncio.Queue[FinalJob | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._seq = first_seq - 1
+
+    @property
+    def seq(self) -> int:
+        """The seq of the last final delivered."""
+        return self._seq
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"finals-{self.session_id}")
+
+    def submit(self, job: FinalJob) -> None:
+        self._queue.put_nowait(job)
+
+    async def close(self) -> None:
+        """Finish every job submitted so far, then stop."""
+        await self._queue.put(None)
+        if self._task is not None:
+            await self._task
+
+    def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        while (job := await self._queue.get()) is not None:
+            try:
+                await self._final(job)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("final transcription failed", extra={"session_id": self.session_id})
+                error = TranscriptionFailed(
+                    f"utterance {job.utterance_id} could not be transcribed; the stream goes on"
+                )
+                self._metrics.count("errors", code=error.code)
+                await self._emit(p.Error.of(self.session_id, error))
+
+    async def _final(self, job: FinalJob) -> None:
+        if len(job.audio) < MIN_FINAL_SAMPLES:
+            return
+        t0 = self._clock.monotonic()
+        call = job.speculation or self._ports.main.transcribe(self._request_for(job.audio))
+        transcript: Transcript = clean(await call, len(job.audio))
+        elapsed = self._clock.monotonic() - t0
+        words = results.shift(transcript.words, job.start)
+        text = results.join_words(words) if words else transcript.text
+        if not text.strip():
+            return
+        options, timeline = self._context()
+        seq = self._seq + 1  # taken only once the final is out: session_ended counts what was delivered
+        final = results.final_result(
+            self.session_id,
+            job.utterance_id,
+            seq,
+            words=words,
+            text=text,
+            start=job.start,
+            end=job.end,
+            timeline=timeline,
+            options=options,
+            transcription_time=elapsed,
+        )
+        for enricher in self._ports.enrichers:
+            final = await enricher.enrich(final, job.audio, options)
+        await self._emit(final)
+        self._seq = seq
+        self._metrics.observe("final_latency_s", self._clock.monotonic() - job.ended_at)
+
+
+async def _call(transcriber: Transcriber, request: TranscribeRequest) -> Transcript:
+    return await transcriber.transcribe(request)
+
+
+def _consume(task: asyncio.Task[Transcript]) -> None:
+    # a speculation nobody awaits (speech resumed) must not log "exception never retrieved"
+    if not task.cancelled():
+        task.exception()
