@@ -25,6 +25,11 @@ from app.safejson import JsonRejected, parse_json
 
 PROTOCOL_VERSION = "1.0"
 
+#: why an utterance ended (``utterance_end.reason``); the segmenter and the session use these
+UtteranceEndReason = Literal["silence", "max_length", "finalize", "stop", "pause"]
+#: why a session ended (``session_ended.reason``)
+SessionEndReason = Literal["stopped", "idle_timeout", "max_duration", "error", "shutdown"]
+
 
 class _Msg(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -269,12 +274,12 @@ class UtteranceEnd(_ServerMsg):
     type: Literal["utterance_end"] = "utterance_end"
     utterance_id: int
     audio_end: float
-    reason: Literal["silence", "max_length", "finalize", "stop", "pause"]
+    reason: UtteranceEndReason
 
 
 class SessionEnded(_ServerMsg):
     type: Literal["session_ended"] = "session_ended"
-    reason: Literal["stopped", "idle_timeout", "max_duration", "error", "shutdown"]
+    reason: SessionEndReason
     audio_duration: float
     finals: int
 

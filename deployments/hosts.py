@@ -14,8 +14,7 @@ from ray.serve.handle import DeploymentHandle
 
 from app.config import ServerSettings
 from app.enrich.enrichers import Enrichment
-from app.errors import SttError
-from app.session.host import PollReply, SessionHost, SessionInfo, StartReply
+from app.session.host import SessionHost
 from app.session.ports import Ports
 from app.session.storage import HostStorage
 from deployments.metrics import RayMetrics
@@ -45,8 +44,9 @@ def session_ports(
     return ports
 
 
-class SessionHostActor:
-    """The actor body: a thin shell over :class:`app.session.host.SessionHost`."""
+class SessionHostActor(SessionHost):
+    """The actor: a :class:`app.session.host.SessionHost` (its async methods are what the ingress calls
+    through ``deployments/remote.py``) with Ray's metrics and its own transcript store."""
 
     def __init__(
         self,
@@ -58,39 +58,12 @@ class SessionHostActor:
         analyzer: DeploymentHandle | None = None,
     ) -> None:
         self.index = index
-        self.metrics = RayMetrics(host=str(index))
+        metrics = RayMetrics(host=str(index))
         # one transcript store a host process, opened on first use
-        self.storage = HostStorage.from_settings(settings.store, metrics=self.metrics)
-        self.host = SessionHost(
-            settings,
-            session_ports(settings, realtime, main, diarizer, analyzer),
-            metrics=self.metrics,
-            storage=self.storage,
+        storage = HostStorage.from_settings(settings.store, metrics=metrics)
+        super().__init__(
+            settings, session_ports(settings, realtime, main, diarizer, analyzer), metrics=metrics, storage=storage
         )
-
-    async def start(self, session_id: str, client_id: str, raw: str, standalone: bool) -> StartReply:
-        return await self.host.start(session_id, client_id, raw, standalone=standalone)
-
-    async def command(self, session_id: str, client_id: str, raw: str) -> None:
-        await self.host.command(session_id, client_id, raw)
-
-    async def feed(self, session_id: str, client_id: str, data: bytes) -> None:
-        await self.host.feed(session_id, client_id, data)
-
-    async def report(self, session_id: str, client_id: str, error: SttError) -> None:
-        self.host.report(session_id, client_id, error)
-
-    async def poll(self, session_id: str, client_id: str, after: int, wait_s: float) -> PollReply:
-        return await self.host.poll(session_id, client_id, after, wait_s)
-
-    async def info(self, session_id: str) -> SessionInfo | None:
-        return self.host.info(session_id)
-
-    async def client_sessions(self, client_id: str) -> list[tuple[float, str]]:
-        return self.host.client_sessions(client_id)
-
-    async def abandon(self, session_id: str, client_id: str) -> None:
-        await self.host.abandon(session_id, client_id)
 
     async def ping(self) -> bool:
         return True
@@ -99,8 +72,8 @@ class SessionHostActor:
         """The host's process (for operators, and the fault tests that kill it)."""
         return os.getpid()
 
-    async def shutdown(self) -> None:
-        await self.host.shutdown()
+    async def shutdown(self, *, flush: bool = True) -> None:
+        await super().shutdown(flush=flush)
         if self.storage is not None:
             await self.storage.store.close()
 

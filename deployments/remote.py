@@ -18,7 +18,7 @@ from ray.serve.handle import DeploymentHandle
 from app.enrich.ports import AnalyzeReply, AnalyzeRequest, Embeddings, EmbedRequest
 from app.errors import SessionInterrupted, SttError
 from app.service.local import pick
-from app.session.host import PollReply, SessionInfo, StartReply
+from app.session.replies import PollReply, SessionInfo, StartReply
 from app.transcript import TranscribeRequest, Transcript
 
 
@@ -63,7 +63,7 @@ class RayHost:
         self.actor = actor
 
     async def start(self, session_id: str, client_id: str, raw: str, *, standalone: bool = False) -> StartReply:
-        reply: StartReply = await _call(self.actor.start.remote(session_id, client_id, raw, standalone))
+        reply: StartReply = await _call(self.actor.start.remote(session_id, client_id, raw, standalone=standalone))
         return reply
 
     async def command(self, session_id: str, client_id: str, raw: str) -> None:

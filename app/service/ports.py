@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from app.errors import SttError
-from app.session.host import PollReply, SessionInfo, StartReply
+from app.session.replies import PollReply, SessionInfo, StartReply
 
 
 class HostPort(Protocol):

@@ -5,7 +5,8 @@ session, on whichever ingress replica, reach the same host by session id and
 call it with plain data (JSON text, audio bytes), so the host runs the same
 in-process (tests, a single-process server) and as a Ray actor
 (``deployments/hosts.py``). Every call names the calling client, and a session
-only answers the client that started it.
+only answers the client that started it. Its async methods are the sockets'
+``HostPort`` (``app/service/ports.py``).
 
 With storage (:mod:`app.session.storage`) sessions and their finals are kept in the
 transcript store, each final before it is sent, so that a host started after a restart
@@ -22,40 +23,40 @@ from collections.abc import Callable
 from app import protocol as p
 from app.config import ServerSettings
 from app.errors import (
+    AudioMissing,
     BufferOverflow,
     BufferOverflowWarning,
+    IdleTimeout,
     InternalError,
     InvalidState,
+    MaxDurationReached,
     StreamEnded,
     SttError,
     TooManySessions,
 )
 from app.logsample import SampledLog
 from app.metrics import Metrics, NullMetrics
-from app.session.controller import SessionState
-from app.session.hosted import (
-    Hosted,
-    PollReply,
-    SessionInfo,
-    StartReply,
-    await_audio,
-    make_hosted,
-    resumed_message,
-)
+from app.session.controller import SessionState, StreamSession
+from app.session.hosted import Hosted, Phase, make_hosted, resumed_message
 from app.session.ids import check_session_id, not_found
-from app.session.outbox import Entry
+from app.session.inbox import Overflow
+from app.session.outbox import Entry, Outbox
 from app.session.ports import Clock, Ports, SystemClock
+from app.session.replies import PollReply, SessionInfo, StartReply
 from app.session.storage import HostStorage
 from app.store import SessionRecord
-
-# the replies live in app.session.hosted; callers import them from here too
-__all__ = ["PollReply", "SessionHost", "SessionInfo", "StartReply"]
 
 log = logging.getLogger(__name__)
 _sampled = SampledLog(log)
 
-CLOSE_NORMAL = 1000
-_END_CLOSE = {"stopped": CLOSE_NORMAL, "idle_timeout": 4408, "max_duration": 4409, "error": 4500, "shutdown": 1001}
+#: the close that follows a session's end, by its reason
+_END_CLOSE: dict[p.SessionEndReason, int] = {
+    "stopped": 1000,
+    "idle_timeout": IdleTimeout.close_code,
+    "max_duration": MaxDurationReached.close_code,
+    "error": InternalError.close_code,
+    "shutdown": 1001,
+}
 
 
 class SessionHost:
@@ -89,23 +90,26 @@ class SessionHost:
 
     def count(self, client_id: str | None = None) -> int:
         """Live sessions, of one client or of all."""
-        return len(self.client_sessions(client_id)) if client_id is not None else self._live()
+        return len(self._client_sessions(client_id)) if client_id is not None else self._live()
 
     def _live(self) -> int:
-        return sum(1 for h in self._sessions.values() if h.ended_at is None)
+        return sum(1 for h in self._sessions.values() if not h.ended)
 
-    def client_sessions(self, client_id: str | None) -> list[tuple[float, str]]:
-        """``(created_at, session_id)`` of one client's live sessions (of all, for ``None``): the
-        order that decides which of a burst of parallel starts a per-client limit keeps."""
+    def _client_sessions(self, client_id: str | None) -> list[tuple[float, str]]:
         return [
             (h.created_at, sid)
             for sid, h in self._sessions.items()
-            if h.ended_at is None and (client_id is None or h.owner == client_id)
+            if not h.ended and (client_id is None or h.owner == client_id)
         ]
 
-    def info(self, session_id: str) -> SessionInfo | None:
+    async def client_sessions(self, client_id: str) -> list[tuple[float, str]]:
+        """``(created_at, session_id)`` of one client's live sessions: the order that decides which of
+        a burst of parallel starts a per-client limit keeps."""
+        return self._client_sessions(client_id)
+
+    async def info(self, session_id: str) -> SessionInfo | None:
         hosted = self._sessions.get(session_id)
-        return SessionInfo(hosted.owner, hosted.standalone, hosted.ended_at is not None) if hosted else None
+        return SessionInfo(hosted.owner, hosted.standalone, hosted.ended) if hosted else None
 
     # ------------------------------------------------------------------ calls from sockets
 
@@ -136,7 +140,7 @@ class SessionHost:
     def _resume(self, hosted: Hosted, client_id: str, msg: p.StartStream) -> StartReply:
         self._authorize(hosted, client_id)
         session_id = hosted.session.session_id
-        if hosted.end_reason is not None:
+        if hosted.phase is not Phase.LIVE:
             raise not_found(session_id)
         replay = [resumed_message(hosted), *(e.json for e in hosted.outbox.replay(msg.last_seq))]
         return StartReply(session_id, replay, hosted.outbox.last_index)
@@ -169,7 +173,7 @@ class SessionHost:
         # never a seq the client has seen (one it got although storing it failed)
         first_seq = max(plan.first_seq, (msg.last_seq or 0) + 1)
         hosted = self._host(session_id, client_id, standalone, first_seq=first_seq, offset_s=plan.offset_s)
-        hosted.revived = True
+        hosted.inbox.known_bytes = False  # what its old host received is unknown here
         hosted.created_at = time.time()
         for final in plan.finals:  # kept in the outbox, as a live session's finals, for later resumes
             hosted.outbox.put(final)
@@ -206,6 +210,7 @@ class SessionHost:
             clock=self._clock,
             metrics=self.metrics,
             storage=self._storage,
+            feed=self._feed_one,
             first_seq=first_seq,
             offset_s=offset_s,
         )
@@ -217,72 +222,54 @@ class SessionHost:
             raise InvalidState("the stream is already started")
         if isinstance(msg, p.StopStream):
             if msg.audio_bytes is not None:
-                await await_audio(hosted, msg.audio_bytes, wait_s=self.settings.limits.stop_wait_s, clock=self._clock)
+                await self._await_audio(hosted, msg.audio_bytes)
             await self._stop(hosted, "stopped")
             return
         # a command acts on all the audio sent before it (finalize, pause, configure)
-        await self._drain(hosted)
+        await hosted.inbox.drain()
         await hosted.session.handle(msg)
 
+    async def _await_audio(self, hosted: Hosted, total: int) -> None:
+        wait_s = self.settings.limits.stop_wait_s
+        if not await hosted.inbox.wait_for_bytes(total, wait_s=wait_s, monotonic=self._clock.monotonic):
+            got = hosted.inbox.received_bytes
+            warning = AudioMissing(f"stop_stream named {total} audio bytes but {got} arrived; flushing what arrived")
+            hosted.outbox.put(p.Warning_.of(hosted.session.session_id, warning))
+
     async def feed(self, session_id: str, client_id: str, data: bytes) -> None:
-        """Audio, queued for the session's feeder; returns at once.
-
-        The queue holds at most ``limits.allowed_latency_limit`` frames; past that
-        the session's ``handle_buffer_overflow`` decides: drop the oldest frame
-        (true) or refuse this one (false), each with a ``buffer_overflow`` message.
-        Bad audio becomes an ``error`` message for the session's consumer."""
+        """Audio, queued in the session's inbox (:mod:`app.session.inbox`); returns at once. A
+        ``buffer_overflow`` warning or error says what a full inbox did; bad audio becomes an
+        ``error`` message for the session's consumer."""
         hosted = self._get(session_id, client_id)
-        if hosted.end_reason is not None:
+        if hosted.phase is not Phase.LIVE:
             raise StreamEnded("the stream has ended; start a new session to send more audio")
-        hosted.received_bytes += len(data)
-        hosted.received.set()
-        if len(hosted.inbox) >= self.settings.limits.allowed_latency_limit:
-            if hosted.session.options.audio.handle_buffer_overflow:
-                hosted.inbox.popleft()
-                warning = BufferOverflowWarning(
-                    "the server fell behind; the oldest unprocessed audio frame was dropped"
-                )
-                hosted.outbox.put(p.Warning_.of(session_id, warning))
-            else:
-                error = BufferOverflow(
-                    "the server is behind; this audio frame was refused (handle_buffer_overflow is false)"
-                )
-                self.metrics.count("errors", code=error.code)
-                hosted.outbox.put(p.Error.of(session_id, error))
-                return
-        hosted.inbox.append(data)
-        hosted.drained.clear()
-        hosted.inbox_ready.set()
-        if hosted.feeder is None:
-            hosted.feeder = asyncio.create_task(self._feed_forever(hosted), name=f"feed-{session_id}")
+        drop_oldest = hosted.session.options.audio.handle_buffer_overflow
+        overflow = hosted.inbox.put(data, drop_oldest=drop_oldest)
+        if overflow is Overflow.DROPPED_OLDEST:
+            warning = BufferOverflowWarning("the server fell behind; the oldest unprocessed audio frame was dropped")
+            hosted.outbox.put(p.Warning_.of(session_id, warning))
+        elif overflow is Overflow.REFUSED:
+            error = BufferOverflow(
+                "the server is behind; this audio frame was refused (handle_buffer_overflow is false)"
+            )
+            self.metrics.count("errors", code=error.code)
+            hosted.outbox.put(p.Error.of(session_id, error))
 
-    async def _feed_forever(self, hosted: Hosted) -> None:
-        session = hosted.session
-        while True:
-            if not hosted.inbox:
-                hosted.drained.set()
-                hosted.inbox_ready.clear()
-                await hosted.inbox_ready.wait()
-                continue
-            data = hosted.inbox.popleft()
-            try:
-                await session.feed(data)
-            except SttError as exc:
-                self.metrics.count("errors", code=exc.code)
-                hosted.outbox.put(p.Error.of(session.session_id, exc, fatal=False))
-            except Exception:
-                # a bug, not the client's fault, but a client can repeat it frame after frame
-                _sampled.exception("feed", "audio processing failed", extra={"session_id": session.session_id})
-                error = InternalError("an audio frame could not be processed; it was dropped")
-                self.metrics.count("errors", code=error.code)
-                hosted.outbox.put(p.Error.of(session.session_id, error, fatal=False))
+    async def _feed_one(self, session: StreamSession, outbox: Outbox, data: bytes) -> None:
+        """One frame from a session's inbox: applied, or reported (never raised: the inbox goes on)."""
+        try:
+            await session.feed(data)
+        except SttError as exc:
+            self.metrics.count("errors", code=exc.code)
+            outbox.put(p.Error.of(session.session_id, exc, fatal=False))
+        except Exception:
+            # a bug, not the client's fault, but a client can repeat it frame after frame
+            _sampled.exception("feed", "audio processing failed", extra={"session_id": session.session_id})
+            error = InternalError("an audio frame could not be processed; it was dropped")
+            self.metrics.count("errors", code=error.code)
+            outbox.put(p.Error.of(session.session_id, error, fatal=False))
 
-    async def _drain(self, hosted: Hosted) -> None:
-        """Wait until queued audio has been processed (before a flush)."""
-        if hosted.feeder is not None:
-            await hosted.drained.wait()
-
-    def report(self, session_id: str, client_id: str, error: SttError) -> None:
+    async def report(self, session_id: str, client_id: str, error: SttError) -> None:
         """An error found at a socket (wrong frame type …), for the session's consumer."""
         hosted = self._get(session_id, client_id)
         hosted.outbox.put(p.Error.of(session_id, error))
@@ -291,7 +278,7 @@ class SessionHost:
         hosted = self._get(session_id, client_id)
         entries: list[Entry] = await hosted.outbox.wait(after, wait_s)
         ended = hosted.outbox.ended and (not entries or entries[-1].type == "session_ended")
-        code = _END_CLOSE.get(hosted.end_reason or "stopped", CLOSE_NORMAL)
+        code = _END_CLOSE[hosted.end_reason or "stopped"]
         return PollReply([(e.index, e.json) for e in entries], ended, code)
 
     async def abandon(self, session_id: str, client_id: str) -> None:
@@ -300,8 +287,7 @@ class SessionHost:
         hosted = self._get(session_id, client_id)
         del self._sessions[session_id]
         await hosted.session.abort()
-        if hosted.feeder is not None:
-            hosted.feeder.cancel()
+        hosted.inbox.close()
         if hosted.recorder is not None:
             await hosted.recorder.close()
         if self._storage is not None:
@@ -313,16 +299,18 @@ class SessionHost:
         ``interrupted``, so that their clients can resume them on the next host. ``flush=False`` drops
         everything at once and records nothing, as a crash would."""
         for hosted in list(self._sessions.values()):
-            if hosted.ended_at is None:
+            if not hosted.ended:
                 try:
                     if not flush:
                         raise TimeoutError
                     await asyncio.wait_for(self._stop(hosted, "shutdown"), timeout=5.0)
                 except (TimeoutError, SttError):
                     await hosted.session.abort()
-                    hosted.end_reason, hosted.ended_at = hosted.end_reason or "shutdown", self._clock.monotonic()
-                    if hosted.feeder is not None:
-                        hosted.feeder.cancel()
+                    if hosted.phase is Phase.LIVE:
+                        hosted.begin_end("shutdown")
+                    if hosted.phase is Phase.ENDING:
+                        hosted.finish_end(self._clock.monotonic())
+                    hosted.inbox.close()
             if hosted.recorder is not None:
                 await hosted.recorder.close()
         if self._reaper is not None:
@@ -345,19 +333,18 @@ class SessionHost:
         if hosted.owner != client_id:
             raise not_found(hosted.session.session_id)
 
-    async def _stop(self, hosted: Hosted, reason: str) -> None:
-        if hosted.end_reason is not None:
+    async def _stop(self, hosted: Hosted, reason: p.SessionEndReason) -> None:
+        if hosted.phase is not Phase.LIVE:
             return
-        hosted.end_reason = reason
+        hosted.begin_end(reason)
         try:
             if reason == "stopped":
-                await self._drain(hosted)
+                await hosted.inbox.drain()
             await hosted.session.stop(reason)
         finally:
-            hosted.ended_at = self._clock.monotonic()
+            hosted.finish_end(self._clock.monotonic())
             self.metrics.gauge("sessions_active", self.count())
-            if hosted.feeder is not None:
-                hosted.feeder.cancel()
+            hosted.inbox.close()
         if hosted.recorder is not None:
             await hosted.recorder.close()
 
@@ -380,7 +367,7 @@ class SessionHost:
         return {
             sid: h.session.audio_seconds
             for sid, h in self._sessions.items()
-            if h.ended_at is None and h.session.state is not SessionState.CREATED
+            if not h.ended and h.session.state is not SessionState.CREATED
         }
 
     def reap(self) -> None:
@@ -393,14 +380,14 @@ class SessionHost:
                 if now - hosted.ended_at > limits.resume_grace_s:
                     del self._sessions[sid]
                 continue
-            if hosted.end_reason is not None or session.state is SessionState.CREATED:
+            if hosted.phase is not Phase.LIVE or session.state is SessionState.CREATED:
                 continue
             if now - session.last_activity > limits.idle_timeout_s:
                 self._spawn(hosted, "idle_timeout")
             elif now - session.started_at > limits.max_session_duration_s:
                 self._spawn(hosted, "max_duration")
 
-    def _spawn(self, hosted: Hosted, reason: str) -> None:
+    def _spawn(self, hosted: Hosted, reason: p.SessionEndReason) -> None:
         log.info("ending session: %s", reason, extra={"session_id": hosted.session.session_id})
         task = asyncio.create_task(self._stop(hosted, reason))
         hosted.tasks.add(task)

@@ -1,47 +1,44 @@
-"""One session as its host holds it, and the plain replies a host gives the sockets.
+"""One session as its host holds it: the session, its inbox and outbox, its owner, its lifecycle.
 
 :func:`make_hosted` wires a :class:`~app.session.controller.StreamSession` to its outbox (through
-the host's storage, when it has one: finals are stored before they are queued) and to its audio
-recorder (audio retention).
+the host's storage, when it has one: finals are stored before they are queued), to its audio inbox
+and to its audio recorder (audio retention).
+
+A hosted session moves through :class:`Phase` (any other move raises)::
+
+    LIVE ──stop, idle, max duration, shutdown──▶ ENDING ──flushed (or dropped)──▶ ENDED
+                                                                    └─ forgotten after resume_grace_s
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+import enum
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from app import protocol as p
 from app.config import ServerSettings
-from app.errors import AudioMissing
 from app.metrics import Metrics
 from app.session.controller import StreamSession
+from app.session.inbox import AudioInbox
 from app.session.outbox import Outbox
 from app.session.ports import Clock, Ports
 from app.session.storage import HostStorage
 from app.store.audio import AudioRecorder
 
 
-@dataclass(frozen=True, slots=True)
-class StartReply:
-    session_id: str
-    replay: list[str]  # JSON messages to send first (session_started, missed finals)
-    cursor: int  # then poll after this index
-    new: bool = False  # a new session (not a resume): it counts toward the client's limit
+class Phase(enum.Enum):
+    LIVE = "live"
+    ENDING = "ending"  # a stop or a timeout is flushing it
+    ENDED = "ended"  # kept for the resume grace, then forgotten
 
 
-@dataclass(frozen=True, slots=True)
-class SessionInfo:
-    owner: str  # the client that started it
-    standalone: bool  # started on an audio socket, which also carries its commands and results
-    ended: bool = False  # ended, kept for the resume grace
-
-
-@dataclass(frozen=True, slots=True)
-class PollReply:
-    messages: list[tuple[int, str]]
-    ended: bool  # session_ended was delivered: close the socket
-    close_code: int
+NEXT: dict[Phase, frozenset[Phase]] = {
+    Phase.LIVE: frozenset({Phase.ENDING}),
+    Phase.ENDING: frozenset({Phase.ENDED}),
+    Phase.ENDED: frozenset(),
+}
 
 
 @dataclass(slots=True)
@@ -49,46 +46,31 @@ class Hosted:
     owner: str
     session: StreamSession
     outbox: Outbox
+    inbox: AudioInbox
     standalone: bool
-    end_reason: str | None = None
-    ended_at: float | None = None
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    inbox: deque[bytes] = field(default_factory=deque)
-    inbox_ready: asyncio.Event = field(default_factory=asyncio.Event)
-    drained: asyncio.Event = field(default_factory=asyncio.Event)  # set while no audio awaits processing
-    received_bytes: int = 0
-    received: asyncio.Event = field(default_factory=asyncio.Event)  # set on every frame
-    feeder: asyncio.Task[None] | None = None
     recorder: AudioRecorder | None = None  # audio retention
-    revived: bool = False  # taken over from the store: the audio its old host received is unknown here
     created_at: float = 0.0  # wall time it was registered here: orders a client's parallel starts
+    phase: Phase = Phase.LIVE
+    end_reason: p.SessionEndReason | None = None  # set when it starts ending
+    ended_at: float | None = None  # monotonic time it ended
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
+    def _move(self, new: Phase) -> None:
+        if new not in NEXT[self.phase]:
+            raise RuntimeError(f"session phase {self.phase.value} → {new.value} is not allowed")
+        self.phase = new
 
-QUIET_S = 0.3
+    def begin_end(self, reason: p.SessionEndReason) -> None:
+        self._move(Phase.ENDING)
+        self.end_reason = reason
 
+    def finish_end(self, at: float) -> None:
+        self._move(Phase.ENDED)
+        self.ended_at = at
 
-async def await_audio(hosted: Hosted, total: int, *, wait_s: float, clock: Clock) -> None:
-    """Wait until ``total`` audio bytes have arrived (from the audio socket, which may be on
-    another replica and behind the control socket), or until ``wait_s``.
-
-    A session taken over after a restart cannot tell which part of ``total`` its old host received:
-    it waits until the audio pauses for :data:`QUIET_S` instead (within ``wait_s`` too)."""
-    deadline = clock.monotonic() + wait_s
-    while hosted.revived or hosted.received_bytes < total:
-        left = deadline - clock.monotonic()
-        if left <= 0:
-            if not hosted.revived:
-                warning = AudioMissing(
-                    f"stop_stream named {total} audio bytes but {hosted.received_bytes} arrived; flushing what arrived"
-                )
-                hosted.outbox.put(p.Warning_.of(hosted.session.session_id, warning))
-            return
-        hosted.received.clear()
-        try:
-            await asyncio.wait_for(hosted.received.wait(), min(left, QUIET_S) if hosted.revived else left)
-        except TimeoutError:
-            if hosted.revived:
-                return
+    @property
+    def ended(self) -> bool:
+        return self.phase is Phase.ENDED
 
 
 def make_hosted(
@@ -101,9 +83,11 @@ def make_hosted(
     clock: Clock,
     metrics: Metrics,
     storage: HostStorage | None,
+    feed: Callable[[StreamSession, Outbox, bytes], Awaitable[None]],
     first_seq: int = 1,
     offset_s: float = 0.0,
 ) -> Hosted:
+    """``feed`` applies one frame of audio to the session and reports what went wrong to its outbox."""
     outbox = Outbox()
     recorder = storage.recorder(session_id, offset_s) if storage is not None else None
 
@@ -127,7 +111,14 @@ def make_hosted(
         stream_offset_s=offset_s,
         on_audio=recorder.write if recorder is not None else None,
     )
-    return Hosted(owner=client_id, session=session, outbox=outbox, standalone=standalone, recorder=recorder)
+
+    async def consume(data: bytes) -> None:
+        await feed(session, outbox, data)
+
+    inbox = AudioInbox(consume, limit=settings.limits.allowed_latency_limit, name=session_id)
+    return Hosted(
+        owner=client_id, session=session, outbox=outbox, inbox=inbox, standalone=standalone, recorder=recorder
+    )
 
 
 def resumed_message(hosted: Hosted) -> str:

@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Literal
 
 from app.config import VadOptions
+from app.protocol import UtteranceEndReason
 from app.transcript import SAMPLE_RATE
 from app.vad.framing import FRAME_SAMPLES
 
-EndReason = Literal["silence", "max_length", "finalize", "stop", "pause"]
+#: the protocol's utterance_end reasons (one source: app/protocol.py)
+EndReason = UtteranceEndReason
 
 HARD_CAP_S = 30.0
 """No utterance is longer than this (Whisper's input window)."""
