@@ -120,8 +120,13 @@ async def test_other_client_cannot_attach(serve_url: str) -> None:
     async with SttClient(serve_url, api_key="key-a").stream() as s:
         url = ws_url(serve_url, f"/v1/stream/audio?session_id={s.session_id}")
         async with websockets.connect(url, additional_headers={"Authorization": "Bearer key-b"}) as intruder:
+            # answered as if the session did not exist: audio is not attached, a resume is not found
+            await intruder.send(bytes(3200))
             msg = p.parse_server_message(await intruder.recv())
-            assert isinstance(msg, p.Error) and msg.code == "forbidden"
+            assert isinstance(msg, p.Error) and msg.code == "audio_before_start" and not msg.fatal
+            await intruder.send(json.dumps({"type": "start_stream", "last_seq": 0}))
+            msg = p.parse_server_message(await intruder.recv())
+            assert isinstance(msg, p.Error) and msg.code == "session_not_found" and msg.fatal
         await s.stop()
 
 
