@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from app import protocol as p
-from app.config import ModelSettings, ServerSettings, parse_session_options
+from app.config import ModelSettings, ServerSettings
 from app.errors import SttError
+from app.options import parse_session_options
 
 CHUNK_MS = 100
 

@@ -15,12 +15,12 @@ audio (the stream's ``audio_start`` plus the offset); ``audio_*`` and word
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from app.config import SessionOptions, describe_validation_error
 from app.errors import InvalidMessage, SttError, SttWarning, UnknownCommand, quote
+from app.options import SessionOptions, describe_validation_error
 from app.safejson import JsonRejected, parse_json
 
 PROTOCOL_VERSION = "1.0"
@@ -105,7 +105,8 @@ ClientMessage = Annotated[
     Field(discriminator="type"),
 ]
 _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
-CLIENT_TYPES = ("start_stream", "stop_stream", "pause_stream", "resume_stream", "configure", "finalize", "keep_alive")
+#: every command's ``type``, in the union's order
+CLIENT_TYPES: tuple[str, ...] = tuple(m.model_fields["type"].default for m in get_args(get_args(ClientMessage)[0]))
 
 
 def parse_client_message(raw: str | bytes | dict[str, Any]) -> ClientMessage:

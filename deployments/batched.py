@@ -12,6 +12,8 @@ from typing import Any, ClassVar, Protocol
 from pydantic import BaseModel
 from ray.serve.metrics import Histogram
 
+from app.metrics import METRICS
+
 _BATCH_KEYS = ("batch_size", "batch_wait_timeout_s")
 
 #: ``@serve.deployment`` options of every batched deployment (the config's ``deployments`` may override)
@@ -40,7 +42,9 @@ class Batched:
     def start_batching(self, settings: BaseModel) -> None:
         self.settings = settings
         self._batch_sizes = Histogram(
-            self.batch_metric, description="requests per batch", boundaries=list(self.batch_boundaries)
+            f"rtstt_{self.batch_metric}",
+            description=METRICS[self.batch_metric].description,
+            boundaries=list(self.batch_boundaries),
         )
         self._apply()
 

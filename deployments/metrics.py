@@ -7,15 +7,8 @@ from typing import Any
 
 from ray.util import metrics as ray_metrics
 
-_DESCRIPTIONS = {
-    "sessions_active": "live sessions",
-    "sessions_started": "sessions started",
-    "audio_seconds": "seconds of audio received",
-    "audio_bytes": "bytes of audio received by the ingress",
-    "partial_latency_s": "seconds from a realtime call's start to its partial being sent",
-    "final_latency_s": "seconds from the end of an utterance to its final being sent",
-    "errors": "errors by wire code",
-}
+from app.metrics import METRICS
+
 _BOUNDARIES = [0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0]
 
 
@@ -28,7 +21,7 @@ class RayMetrics:
         metric = self._metrics.get(name)
         if metric is None:
             keys = tuple(sorted({*self._default, *tags}))
-            metric = kind(f"rtstt_{name}", description=_DESCRIPTIONS.get(name, name), tag_keys=keys, **kwargs)
+            metric = kind(f"rtstt_{name}", description=METRICS[name].description, tag_keys=keys, **kwargs)
             metric.set_default_tags(self._default)
             self._metrics[name] = metric
         return metric

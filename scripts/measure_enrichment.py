@@ -23,12 +23,13 @@ import numpy as np
 
 from app import protocol as p
 from app.audio.files import load_audio
-from app.config import ModelSettings, ServerSettings, parse_session_options
+from app.config import ModelSettings, ServerSettings
 from app.engines import WhisperEngine
 from app.enrich.enrichers import AnalysisEnricher, DiarizationEnricher, ProfanityEnricher, WakeWordEnricher
 from app.enrich.local import LocalEnrichment
 from app.enrich.ports import AnalyzeRequest, EmbedRequest
 from app.enrich.profanity import ProfanityFilter
+from app.options import parse_session_options
 from app.session.results import final_result
 from app.session.timeline import Timeline
 from app.transcript import SAMPLE_RATE, TranscribeRequest

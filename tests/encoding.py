@@ -9,7 +9,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from app.config import AudioEncoding
+from app.options import AudioEncoding
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ from app.audio.ogg import OggDecoder
 from app.audio.pcm import pcm16_to_float
 from app.audio.resample import StreamResampler
 from app.audio.wav import WavDecoder
-from app.config import AudioOptions, Limits
+from app.config import Limits
 from app.errors import FrameTooLarge
+from app.options import AudioOptions
 from app.transcript import Audio
 
 

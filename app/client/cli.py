@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from app.client.errors import SttClientError
-from app.config import SessionOptions, parse_session_options
 from app.errors import ConfigError
+from app.options import SessionOptions, parse_session_options
 
 EXIT_OK = 0
 EXIT_USAGE = 2

@@ -17,8 +17,8 @@ from app.client.connection import ConnectionSettings
 from app.client.errors import SttClientError, from_http
 from app.client.stream import SttStream
 from app.client.urls import SESSIONS_PATH, TOKEN_PATH, http_url, ws_url
-from app.config import SessionOptions, parse_session_options
 from app.errors import ConfigError
+from app.options import SessionOptions, parse_session_options
 
 
 class Token(NamedTuple):

@@ -31,7 +31,7 @@ from app.client.errors import SttClientError, from_close, invalid_state
 from app.client.inbox import Closed, Inbox, parse
 from app.client.state import NEXT, S, StreamState
 from app.client.urls import AUDIO_PATH, CONTROL_PATH, ws_url
-from app.config import SessionOptions
+from app.options import SessionOptions
 
 
 class SttStream:

@@ -16,7 +16,6 @@ import logging
 from collections.abc import Sequence
 
 from app import protocol as p
-from app.config import SessionOptions
 from app.enrich import diarization as dz
 from app.enrich import sentiment, speakers, topics
 from app.enrich.clustering import ClusterParams, OnlineClusterer, label, normalize
@@ -24,6 +23,7 @@ from app.enrich.ports import Analyzer, AnalyzeRequest, Embedder, EmbedRequest, T
 from app.enrich.profanity import ProfanityFilter
 from app.enrich.settings import AnalysisSettings, DiarizationSettings, EnrichmentSettings
 from app.enrich.wakewords import WakeWordMatcher
+from app.options import SessionOptions
 from app.session.ports import FinalEnricher, PartialEnricher
 from app.transcript import SAMPLE_RATE, Audio
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from app.config import SessionOptions
 from app.enrich.enrichers import Enrichment
 from app.enrich.ports import AnalyzeReply, AnalyzeRequest, Embeddings, EmbedRequest
 from app.enrich.settings import AnalysisSettings, DiarizationSettings, EnrichmentSettings
+from app.options import SessionOptions
 
 if TYPE_CHECKING:
     from app.engines.analysis import AnalysisEngine

@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from app import protocol as p
-from app.config import SentimentOptions
 from app.enrich.ports import Polarity, SentimentLabel
 from app.enrich.text import sentences
+from app.options import SentimentOptions
 
 
 def texts_to_score(text: str, options: SentimentOptions) -> tuple[list[str], tuple[str, ...]]:

@@ -20,10 +20,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from app import protocol as p
-from app.config import MAX_TOPICS, TopicOptions
 from app.enrich.ports import TopicQuery
 from app.enrich.settings import TopicSpec
 from app.enrich.text import sentences
+from app.options import MAX_TOPICS, TopicOptions
 
 
 def resolve(requested: Sequence[str] | None, server: Sequence[TopicSpec]) -> tuple[TopicQuery, ...]:

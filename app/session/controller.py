@@ -25,9 +25,10 @@ import numpy as np
 
 from app import protocol as p
 from app.audio import RingBuffer, make_decoder
-from app.config import ServerSettings, SessionOptions
+from app.config import ServerSettings
 from app.errors import AudioBeforeStart, AudioError, AudioTooFast, InvalidState
 from app.metrics import Metrics, NullMetrics
+from app.options import SessionOptions
 from app.session import results
 from app.session.finals import FinalJob, FinalWorker, Speculation, speculation_end
 from app.session.ports import Clock, Emit, Ports, SystemClock

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from app import protocol as p
-from app.config import SessionOptions
 from app.errors import TranscriptionFailed
 from app.metrics import Metrics
+from app.options import SessionOptions
 from app.session import results
 from app.session.ports import Clock, Emit, Ports
 from app.session.timeline import Timeline

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from app import protocol as p
-from app.config import SessionOptions
+from app.options import SessionOptions
 from app.transcript import Audio, Transcriber
 
 #: how a session hands a server message on (to its outbox, through storage)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from app import protocol as p
-from app.config import SessionOptions
+from app.options import SessionOptions
 from app.session.timeline import Timeline
 from app.streaming.formatting import format_text
 from app.transcript import WordTiming

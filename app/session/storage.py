@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from app import protocol as p
-from app.config import StoreSettings, parse_session_options
+from app.config import StoreSettings
 from app.errors import ConfigError, StorageFailed, StorageUnavailable
 from app.metrics import Metrics
+from app.options import parse_session_options
 from app.session.ids import not_found
 from app.session.outbox import Outbox
 from app.store import SessionRecord, TranscriptStore

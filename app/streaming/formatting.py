@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.config import FormattingOptions
+from app.options import FormattingOptions
 
 _TERMINAL = ".!?…"
 

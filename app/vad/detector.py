@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.config import VadOptions
+from app.options import VadOptions
 from app.transcript import Audio
 from app.vad.framing import FrameSplitter, as_mono_float32
 from app.vad.silero import SileroScorer

@@ -29,7 +29,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from app.config import VadOptions
+from app.options import VadOptions
 from app.protocol import UtteranceEndReason
 from app.transcript import SAMPLE_RATE
 from app.vad.framing import FRAME_SAMPLES

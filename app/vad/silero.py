@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from app.config import SileroOptions
+from app.options import SileroOptions
 from app.transcript import SAMPLE_RATE, Audio
 from app.vad.framing import FRAME_SAMPLES
 

@@ -23,7 +23,7 @@ from pyannote.metrics.diarization import DiarizationErrorRate
 
 from app import protocol as p
 from app.audio.files import load_audio, to_pcm16
-from app.config import ModelSettings, ServerSettings, SessionOptions, parse_session_options
+from app.config import ModelSettings, ServerSettings
 from app.engines import WhisperEngine, WhisperTranscriber
 from app.engines.analysis import AnalysisEngine
 from app.enrich import sentiment, topics
@@ -31,6 +31,7 @@ from app.enrich.diarization import loud_span
 from app.enrich.local import LocalEnrichment
 from app.enrich.ports import AnalyzeRequest
 from app.enrich.settings import AnalysisSettings
+from app.options import SessionOptions, parse_session_options
 from app.session.controller import StreamSession
 from app.session.ports import Ports
 from app.transcript import SAMPLE_RATE, Audio

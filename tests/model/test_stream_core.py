@@ -13,8 +13,9 @@ import pytest
 
 from app import protocol as p
 from app.audio.files import load_audio, to_pcm16
-from app.config import AudioOptions, ModelSettings, ServerSettings, SessionOptions
+from app.config import ModelSettings, ServerSettings
 from app.engines import WhisperEngine, WhisperTranscriber
+from app.options import AudioOptions, SessionOptions
 from app.session.controller import StreamSession
 from app.session.ports import Ports
 from app.transcript import SAMPLE_RATE

@@ -15,7 +15,7 @@ import numpy.typing as npt
 import pytest
 import soxr
 
-from app.config import VadOptions
+from app.options import VadOptions
 from app.vad import FRAME_SAMPLES, Event, Segmenter, SileroScorer, SpeechStart, UtteranceEnd, VoiceDetector
 from app.vad.segmenter import TAIL_PAD_S
 

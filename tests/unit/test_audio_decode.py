@@ -17,8 +17,9 @@ import soxr
 
 from app.audio import AudioDecoder, Mp3Decoder, OggDecoder, PcmDecoder, WavDecoder, make_decoder
 from app.audio.ogg import read_page
-from app.config import AudioEncoding, AudioOptions, Limits
+from app.config import Limits
 from app.errors import AudioError, FrameTooLarge, MisalignedAudio, UndecodableAudio
+from app.options import AudioEncoding, AudioOptions
 from tests.encoding import FORMATS, LOSSLESS, encode
 
 Signal = npt.NDArray[np.float32]

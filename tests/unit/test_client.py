@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed
 from app import protocol as p
 from app.client import StreamState, SttClient, SttClientError, SttStream
 from app.client.inbox import Inbox
-from app.config import SessionOptions
+from app.options import SessionOptions
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.config import ModelSettings, ServerSettings, SessionOptions, parse_session_options
+from app.config import ModelSettings, ServerSettings
 from app.errors import ConfigError
+from app.options import SessionOptions, parse_session_options
 
 
 def test_defaults_are_valid() -> None:

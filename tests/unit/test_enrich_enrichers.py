@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from app import protocol as p
-from app.config import SessionOptions, parse_session_options
 from app.enrich.enrichers import Enrichment
 from app.enrich.settings import EnrichmentSettings
+from app.options import SessionOptions, parse_session_options
 from app.session.ports import FinalEnricher, PartialEnricher
 from app.transcript import Audio
 from tests.unit.enrich_fakes import KeywordAnalyzer, ToneEmbedder, tone

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.config import SentimentOptions, TopicOptions
 from app.engines.errors import EngineError
 from app.engines.sentiment import map_label, vader_polarity
 from app.enrich import sentiment, topics
@@ -14,6 +13,7 @@ from app.enrich.profanity import ORDINARY_WORDS, ProfanityFilter, packaged_words
 from app.enrich.settings import TopicSpec
 from app.enrich.text import sentences, tokens
 from app.enrich.wakewords import WakeWordMatcher, edit_distance
+from app.options import SentimentOptions, TopicOptions
 
 # --------------------------------------------------------------------------- wake words
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app.config import FormattingOptions
+from app.options import FormattingOptions
 from app.session.timeline import Timeline
 from app.streaming.formatting import format_text
 from app.streaming.policy import PartialPolicy

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from app.config import VadOptions
+from app.options import VadOptions
 from app.vad import (
     FRAME_SAMPLES,
     HARD_CAP_S,

@@ -11,8 +11,9 @@ import pytest
 
 from app import protocol as p
 from app.audio.files import load_audio, to_pcm16
-from app.config import ServerSettings, SessionOptions
+from app.config import ServerSettings
 from app.errors import AudioTooFast, InvalidState, MisalignedAudio
+from app.options import SessionOptions
 from app.session.controller import SessionState, StreamSession
 from app.session.ports import FinalEnricher, Ports
 from app.transcript import SAMPLE_RATE, Audio

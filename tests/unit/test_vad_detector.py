@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from app.config import VadOptions
+from app.options import VadOptions
 from app.vad import FRAME_SAMPLES, FrameDecision, FrameSplitter, SileroScorer, VoiceDetector, WebRtcScorer
 from app.vad.silero import WARMUP_FRAMES
 
@@ -247,7 +247,7 @@ def test_silero_thresholds_follow_sensitivity() -> None:
 def test_importing_and_running_the_detector_needs_no_torch() -> None:
     code = (
         "import sys, numpy as np\n"
-        "from app.config import VadOptions\n"
+        "from app.options import VadOptions\n"
         "from app.vad import VoiceDetector\n"
         "VoiceDetector(VadOptions()).push(np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32))\n"
         "VoiceDetector(VadOptions(webrtc={'enabled': False})).push(np.zeros(16000, dtype=np.float32))\n"
