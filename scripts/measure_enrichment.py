@@ -25,8 +25,8 @@ from app import protocol as p
 from app.audio.files import load_audio
 from app.config import ModelSettings, ServerSettings
 from app.engines import WhisperEngine
+from app.engines.enrichment import LocalEnrichment
 from app.enrich.enrichers import AnalysisEnricher, DiarizationEnricher, ProfanityEnricher, WakeWordEnricher
-from app.enrich.local import LocalEnrichment
 from app.enrich.ports import AnalyzeRequest, EmbedRequest
 from app.enrich.profanity import ProfanityFilter
 from app.options import parse_session_options

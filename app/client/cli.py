@@ -23,58 +23,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
+from app.client import commands
 from app.client.errors import SttClientError
-from app.errors import ConfigError
-from app.options import SessionOptions, parse_session_options
-
-EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_CONNECTION = 3
-EXIT_AUTH = 4
-EXIT_SERVER = 5
-EXIT_INTERRUPTED = 130
+from app.client.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, describe, exit_code
+from app.client.flags import check_stream_args
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 TRANSCRIPT_FORMATS = ("json", "txt", "srt", "vtt")
-
-_CONNECTION_CODES = frozenset({"connection_failed", "connection_lost", "timeout"})
-_AUTH_CODES = frozenset({"unauthenticated", "forbidden"})
-_USAGE_CODES = frozenset({"invalid_options", "mic_unavailable"})
-
-
-class UsageError(Exception):
-    """Arguments that cannot work; exit code 2."""
-
-
-def exit_code(error: SttClientError) -> int:
-    if error.code in _CONNECTION_CODES:
-        return EXIT_CONNECTION
-    if error.code in _AUTH_CODES:
-        return EXIT_AUTH
-    if error.code in _USAGE_CODES:
-        return EXIT_USAGE
-    return EXIT_SERVER
-
-
-def describe(error: SttClientError) -> str:
-    """The one line ``stt`` prints for a failure, with what to do about it when that is known."""
-    if error.code in _AUTH_CODES:
-        what = "authentication failed" if error.code == "unauthenticated" else "not allowed"
-        hint = "give an API key with --api-key or STT_API_KEY, or a token with --token or STT_TOKEN"
-        return f"{what}: {error.message.rstrip('.')}. {hint[0].upper()}{hint[1:]}."
-    if error.code in _CONNECTION_CODES:
-        return f"connection failed: {error.message}"
-    if error.code in _USAGE_CODES:
-        return error.message
-    code = f" [{error.code}]" if error.code else ""
-    return f"server error{code}: {error.message}"
-
 
 # --------------------------------------------------------------------------- arguments
 
@@ -149,77 +109,10 @@ def build_parser(env: dict[str, str] | None = None) -> argparse.ArgumentParser:
     return ap
 
 
-def check_stream_args(args: argparse.Namespace) -> None:
-    if args.mic == (args.file is not None):
-        raise UsageError("give a FILE to stream, or --mic")
-    if args.speed <= 0:
-        raise UsageError(f"--speed {args.speed} must be positive")
-    if args.chunk_ms < 10 or args.chunk_ms > 250:
-        raise UsageError(f"--chunk-ms {args.chunk_ms} must be 10 to 250 (frames of at most 8192 bytes)")
-    if args.file is not None and not args.file.is_file():
-        raise UsageError(f"{args.file}: no such file")
-
-
-def _load_options_arg(value: str | None) -> dict[str, Any]:
-    if not value:
-        return {}
-    try:
-        text = Path(value[1:]).read_text() if value.startswith("@") else value
-        data = json.loads(text)
-    except OSError as exc:
-        raise UsageError(f"--options {value}: {exc.strerror}") from exc
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"--options is not valid JSON: {exc.msg} at character {exc.pos}") from exc
-    if not isinstance(data, dict):
-        raise UsageError("--options must be a JSON object")
-    return data
-
-
-def _set(tree: dict[str, Any], path: str, value: Any) -> None:
-    *parents, leaf = path.split(".")
-    for key in parents:
-        child = tree.get(key)
-        if not isinstance(child, dict):
-            child = tree[key] = {}
-        tree = child
-    tree[leaf] = value
-
-
-def session_options(args: argparse.Namespace) -> SessionOptions:
-    """``--options`` with the feature flags applied on top, validated as the server will."""
-    patch = _load_options_arg(args.options)
-    flags: list[tuple[bool, str, Any]] = [
-        (args.no_partials, "features.interim_results", False),
-        (args.diarize, "features.speaker_diarization", True),
-        (args.sentiment, "features.sentiment_analysis.enabled", True),
-        (args.topics or bool(args.topic), "features.topic_detection.enabled", True),
-        (bool(args.topic), "features.topic_detection.topics", args.topic),
-        (args.profanity, "features.profanity_filter.enabled", True),
-        (bool(args.wake_word), "features.wake_words.enabled", True),
-        (bool(args.wake_word), "features.wake_words.phrases", args.wake_word),
-        (args.post_speech_silence is not None, "vad.post_speech_silence", args.post_speech_silence),
-        (args.language is not None, "language", args.language),
-        (args.prompt is not None, "initial_prompt", args.prompt),
-        (args.transcription_time, "formatting.print_transcription_time", True),
-    ]
-    for wanted, path, value in flags:
-        if wanted:
-            _set(patch, path, value)
-    try:
-        options = parse_session_options(patch)
-    except ConfigError as exc:
-        raise UsageError(exc.message) from exc
-    if options.audio.encoding != "pcm_s16le":
-        raise UsageError("stt decodes the audio itself and sends PCM16: leave options.audio.encoding out")
-    return options
-
-
 # --------------------------------------------------------------------------- entry point
 
 
 def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    from app.client import commands
-
     out, err = out or sys.stdout, err or sys.stderr
     parser = build_parser()
     try:

@@ -1,4 +1,5 @@
-"""What each ``stt`` subcommand does (the argument parsing lives in :mod:`app.client.cli`)."""
+"""What each ``stt`` subcommand does (the argument parsing lives in :mod:`app.client.cli`, the
+flags' options in :mod:`app.client.flags`, the exit codes in :mod:`app.client.exits`)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from typing import Any, TextIO
 
 from app import protocol as p
 from app.client.audio import chunk_bytes, file_pcm, paced, split_frames
-from app.client.cli import EXIT_OK, EXIT_SERVER, UsageError, session_options
 from app.client.client import SttClient, run_both
 from app.client.errors import SttClientError
+from app.client.exits import EXIT_OK, EXIT_SERVER, UsageError
+from app.client.flags import session_options
 from app.client.render import JsonRenderer, TextRenderer
 from app.client.stream import SttStream
 from app.client.urls import http_url

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from app.engines.device import torch_device
 from app.engines.errors import BackendMissingError, EngineError
 from app.enrich.ports import Embeddings, EmbedRequest
 from app.transcript import SAMPLE_RATE
@@ -38,7 +39,7 @@ class PyannoteEngine:
                 "the pyannote backend needs pyannote.audio (pip install 'rtstt[pyannote]') and a torchaudio "
                 "matching torch; or use enrichment.diarization.backend: resemblyzer"
             ) from exc
-        target = "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
+        target = torch_device(torch, device)
         started = time.perf_counter()
         try:
             self._embed: Any = PretrainedSpeakerEmbedding(model, device=torch.device(target))

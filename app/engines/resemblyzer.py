@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from app.engines.device import torch_device
 from app.engines.errors import BackendMissingError, EngineError
 from app.enrich.ports import Embeddings, EmbedRequest
 from app.transcript import SAMPLE_RATE
@@ -39,7 +40,7 @@ class ResemblyzerEngine:
         torch, encoder_cls, mel = _import_backend()
         if cpu_threads > 0:  # process-wide: one thread keeps a shared, busy machine from stalling it
             torch.set_num_threads(cpu_threads)
-        target = "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
+        target = torch_device(torch, device)
         started = time.perf_counter()
         try:
             self._encoder = encoder_cls(device=target, verbose=False).eval()

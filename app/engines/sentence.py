@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from app.engines.device import torch_device
 from app.engines.errors import BackendMissingError, EngineError, ModelNotFoundError
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class SentenceEncoder:
             from transformers import AutoModel, AutoTokenizer
         except ImportError as exc:
             raise BackendMissingError("transformers and torch are needed for topic detection") from exc
-        target = "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
+        target = torch_device(torch, device)
         started = time.perf_counter()
         try:
             self._tokenizer: Any = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from app.engines.device import torch_device
 from app.engines.errors import BackendMissingError, EngineError, ModelNotFoundError
 from app.enrich.ports import Polarity, SentimentLabel
 
@@ -70,7 +71,7 @@ class ClassifierSentiment:
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
         except ImportError as exc:
             raise BackendMissingError("transformers and torch are needed for a sentiment model") from exc
-        target = "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
+        target = torch_device(torch, device)
         started = time.perf_counter()
         try:
             self._tokenizer: Any = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)

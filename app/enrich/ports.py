@@ -2,7 +2,7 @@
 
 In the service they are handles to the batched Diarizer and Analyzer deployments
 (``deployments/remote.py``); in the file mode and in tests they run the same engines
-in-process (:mod:`app.enrich.local`) or are fakes. Requests and replies are plain
+in-process (:mod:`app.engines.enrichment`) or are fakes. Requests and replies are plain
 frozen dataclasses so they travel through Ray as they are.
 """
 

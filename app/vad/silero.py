@@ -13,9 +13,10 @@ its own context and state in a :class:`SileroScorer`. onnxruntime sessions
 may be run from several threads at once. The ONNX session uses one intra-op
 thread: a frame costs ~0.15 ms, and more threads only add overhead.
 
-``use_onnx=False`` runs the TorchScript model instead (needs torch, imported
-lazily); its 16 kHz sub-network takes the same ``(audio with context, state)``
-inputs, so it is shared the same way.
+``use_onnx=False`` runs the TorchScript model instead (needs torch:
+:mod:`app.engines.silero_jit`, imported only then); its 16 kHz sub-network takes the
+same ``(audio with context, state)`` inputs, so it is shared the same way. This module
+never imports torch: outside ``app/engines/`` the core imports no model library.
 """
 
 from __future__ import annotations
@@ -23,9 +24,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import threading
-import warnings
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -94,32 +94,6 @@ class _OnnxStep:
         return float(out[0, 0]), np.asarray(new_state, dtype=np.float32)
 
 
-class _TorchStep:
-    def __init__(self, path: Path) -> None:
-        try:
-            # imported by name, lazily: the core must not need torch (and mypy need not read it)
-            torch: Any = importlib.import_module("torch")
-        except ImportError as e:
-            raise VadUnavailable("vad.silero.use_onnx=false needs torch, which is not installed; use ONNX") from e
-        self._torch = torch
-        with warnings.catch_warnings():
-            # torch 2.13 deprecates TorchScript loading; Silero ships this model as TorchScript
-            warnings.simplefilter("ignore", DeprecationWarning)
-            model = torch.jit.load(str(path), map_location="cpu")
-        model.eval()
-        # The top-level module's forward(x, sr) keeps context and state inside the module,
-        # which would tie it to one stream; its 16 kHz sub-network is a pure step like the ONNX graph.
-        net = getattr(model, "_model", None)
-        if net is None:
-            raise VadUnavailable(f"{path.name} has no 16 kHz sub-network '_model'; use the ONNX model")
-        self._net: Any = net
-
-    def __call__(self, audio: Floats, state: Floats) -> tuple[float, Floats]:
-        with self._torch.no_grad():
-            out, new_state = self._net(self._torch.from_numpy(audio), self._torch.from_numpy(state))
-        return float(out[0, 0]), np.asarray(new_state.numpy(), dtype=np.float32)
-
-
 _lock = threading.Lock()
 _steps: dict[bool, _Step] = {}
 
@@ -129,7 +103,12 @@ def _shared_step(use_onnx: bool) -> _Step:
     with _lock:
         step = _steps.get(use_onnx)
         if step is None:
-            step = _OnnxStep(model_path(ONNX_MODEL)) if use_onnx else _TorchStep(model_path(JIT_MODEL))
+            if use_onnx:
+                step = _OnnxStep(model_path(ONNX_MODEL))
+            else:  # the TorchScript model needs torch: an engine, imported only when asked for
+                from app.engines.silero_jit import SileroJitStep
+
+                step = SileroJitStep(model_path(JIT_MODEL))
             _steps[use_onnx] = step
         return step
 

@@ -18,8 +18,9 @@ const CLOSE_HINTS = {
   4403: "this token may not use that session",
   4408: "the session timed out without audio",
   4409: "the session reached its longest duration",
-  4429: "too many sessions for this client: stop one and retry",
+  4429: "too many sessions or connections for this client: stop one and retry",
   4500: "the server failed; retry",
+  1012: "the server restarted the session's host: start again",
 };
 
 const $ = (id) => document.getElementById(id);
@@ -173,6 +174,23 @@ function el(tag, className, text) {
 
 // ---------------------------------------------------------------- a session
 
+// A session's states and the moves between them (any other move throws): the page shows the state
+// (data-state on <body>, the buttons), and every callback asks it instead of loose flags.
+const S = Object.freeze({
+  CONNECTING: "connecting", // microphone, worklet, sockets; start_stream sent
+  STREAMING: "streaming",
+  PAUSED: "paused",
+  STOPPING: "stopping", // stop_stream sent (or about to be): waiting for the last finals
+  ENDED: "ended",
+});
+const NEXT = Object.freeze({
+  [S.CONNECTING]: [S.STREAMING, S.STOPPING, S.ENDED],
+  [S.STREAMING]: [S.PAUSED, S.STOPPING, S.ENDED],
+  [S.PAUSED]: [S.STREAMING, S.STOPPING, S.ENDED],
+  [S.STOPPING]: [S.ENDED],
+  [S.ENDED]: [],
+});
+
 let session = null;
 
 class Session {
@@ -184,9 +202,7 @@ class Session {
     this.media = null;
     this.context = null;
     this.node = null;
-    this.paused = false;
-    this.stopping = false;
-    this.ended = false;
+    this.state = S.CONNECTING;
     this.bytesSent = 0;
     this.sentLog = []; // [seconds of audio sent up to and including a frame, performance.now() at its capture]
     this.droppedFrames = 0;
@@ -198,8 +214,18 @@ class Session {
 
   // -- lifecycle
 
+  moveTo(next, { show = true } = {}) {
+    if (!NEXT[this.state].includes(next)) throw new Error(`session state ${this.state} → ${next} is not allowed`);
+    this.state = next;
+    if (show && session === this) setState(next);
+  }
+
+  get closing() {
+    return this.state === S.STOPPING || this.state === S.ENDED;
+  }
+
   async start() {
-    setState("connecting");
+    setState(S.CONNECTING);
     showStatus("asking for the microphone…");
     try {
       this.media = await navigator.mediaDevices.getUserMedia({
@@ -209,10 +235,10 @@ class Session {
       this.fail(`no microphone: ${err.message || err.name}`);
       return;
     }
-    if (this.stopping) return this.finish("stopped");
+    if (this.closing) return this.finish("stopped");
     this.context = new AudioContext({ latencyHint: "interactive" });
     await this.context.audioWorklet.addModule(new URL("web/worklet.js", document.baseURI));
-    if (this.stopping) return this.finish("stopped");
+    if (this.closing) return this.finish("stopped");
     this.node = new AudioWorkletNode(this.context, "pcm-framer", {
       processorOptions: { targetRate: 16000, frameMs: FRAME_MS },
     });
@@ -241,12 +267,12 @@ class Session {
   }
 
   openAudio() {
-    if (this.stopping || this.ended) return;
+    if (this.closing) return;
     this.audio = this.openSocket("v1/stream/audio", { session_id: this.sessionId });
     this.audio.onopen = () => {
-      if (this.stopping || this.ended) return;
+      if (this.closing) return;
       for (const frame of this.pending.splice(0)) this.sendFrame(frame);
-      setState("streaming");
+      this.moveTo(S.STREAMING);
       const label = this.media.getAudioTracks()[0]?.label || "microphone";
       showStatus(`listening (${label})`, "live");
     };
@@ -258,24 +284,23 @@ class Session {
   }
 
   pause() {
-    if (!this.audio || this.stopping) return;
-    this.paused = !this.paused;
-    this.send({ type: this.paused ? "pause_stream" : "resume_stream" });
-    if (this.paused) {
+    if (this.state === S.STREAMING) {
+      this.send({ type: "pause_stream" });
       // nothing is sent while paused; keep the session from timing out
       this.keepAlive = setInterval(() => this.send({ type: "keep_alive" }), KEEP_ALIVE_MS);
-      setState("paused");
+      this.moveTo(S.PAUSED);
       showStatus("paused: the microphone is not sent", "paused");
-    } else {
+    } else if (this.state === S.PAUSED) {
+      this.send({ type: "resume_stream" });
       clearInterval(this.keepAlive);
-      setState("streaming");
+      this.moveTo(S.STREAMING);
       showStatus("listening", "live");
     }
   }
 
   stop() {
-    if (this.stopping) return;
-    this.stopping = true;
+    if (this.closing) return;
+    this.moveTo(S.STOPPING, { show: false }); // the page shows it once stop_stream is sent
     clearInterval(this.keepAlive);
     if (!this.audio || this.audio.readyState !== WebSocket.OPEN) return this.finish("stopped before the session started");
     this.node?.port.postMessage("flush");
@@ -283,7 +308,7 @@ class Session {
     setTimeout(() => {
       this.releaseMic();
       this.send({ type: "stop_stream", audio_bytes: this.bytesSent });
-      setState("stopping");
+      setState(S.STOPPING);
       showStatus("finishing the last utterance…");
       if (!this.control || this.control.readyState !== WebSocket.OPEN) this.finish("stopped");
     }, 50);
@@ -297,14 +322,15 @@ class Session {
   }
 
   finish(text, kind = "") {
-    this.ended = true;
+    if (this.state === S.ENDED) return;
+    this.state = S.ENDED; // from any state: a failure may end it anywhere
     clearInterval(this.keepAlive);
     this.releaseMic();
     for (const ws of [this.audio, this.control]) if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000);
     ui.partial.textContent = "";
     if (session !== this) return;
     session = null;
-    setState(kind === "error" ? "error" : "ended");
+    setState(kind === "error" ? "error" : S.ENDED);
     showStatus(text, kind);
   }
 
@@ -316,7 +342,7 @@ class Session {
 
   onFrame({ pcm, level }) {
     ui.level.style.width = `${Math.min(100, Math.round(Math.sqrt(level) * 140))}%`;
-    if (this.paused || this.ended || (this.stopping && this.context === null)) return;
+    if (this.state === S.PAUSED || this.state === S.ENDED || (this.closing && this.context === null)) return;
     const frame = { pcm, capturedAt: performance.now() };
     const ws = this.audio;
     if (!ws || ws.readyState === WebSocket.CONNECTING) {
@@ -462,7 +488,7 @@ class Session {
   }
 
   onClose(event, which) {
-    if (this.ended) return;
+    if (this.state === S.ENDED) return;
     if (which === "audio" && event.code === 1000) return; // the server closes it after session_ended
     const error = this.fatalError;
     const hint = CLOSE_HINTS[event.code];

@@ -37,8 +37,8 @@ from app.session.ports import Ports
 from app.session.storage import HostStorage
 from app.store import TranscriptStore
 from app.transcript import SAMPLE_RATE
+from tests.fakes.models import ScriptedTranscriber
 from tests.integration.databases import database_url, postgres  # noqa: F401 (fixtures)
-from tests.unit.fakes import ScriptedTranscriber
 
 Message = dict[str, Any]
 

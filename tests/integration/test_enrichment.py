@@ -17,9 +17,9 @@ from app.service.local import LocalDirectory
 from app.service.routes import build_app
 from app.session.host import SessionHost
 from app.session.ports import Ports
+from tests.fakes.enrichment import KeywordAnalyzer, ToneEmbedder
+from tests.fakes.models import ScriptedTranscriber
 from tests.integration.conftest import AUTH_A, make_settings, of_type, read_until, send_audio, start, stop
-from tests.unit.enrich_fakes import KeywordAnalyzer, ToneEmbedder
-from tests.unit.fakes import ScriptedTranscriber
 
 pytestmark = pytest.mark.timeout(30)
 

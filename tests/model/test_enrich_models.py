@@ -26,9 +26,9 @@ from app.audio.files import load_audio, to_pcm16
 from app.config import ModelSettings, ServerSettings
 from app.engines import WhisperEngine, WhisperTranscriber
 from app.engines.analysis import AnalysisEngine
+from app.engines.enrichment import LocalEnrichment
 from app.enrich import sentiment, topics
 from app.enrich.diarization import loud_span
-from app.enrich.local import LocalEnrichment
 from app.enrich.ports import AnalyzeRequest
 from app.enrich.settings import AnalysisSettings
 from app.options import SessionOptions, parse_session_options

@@ -17,21 +17,19 @@ import pytest
 
 from app import protocol as p
 from app.client import SttClientError
-from app.client.cli import (
+from app.client.cli import build_parser, main
+from app.client.commands import format_table
+from app.client.exits import (
     EXIT_AUTH,
     EXIT_CONNECTION,
     EXIT_OK,
     EXIT_SERVER,
     EXIT_USAGE,
     UsageError,
-    build_parser,
-    check_stream_args,
     describe,
     exit_code,
-    main,
-    session_options,
 )
-from app.client.commands import format_table
+from app.client.flags import check_stream_args, session_options
 from app.client.mic import Microphone, MicUnavailable, load_sounddevice
 from app.client.render import JsonRenderer, TextRenderer
 

@@ -15,7 +15,7 @@ from app.enrich.settings import EnrichmentSettings
 from app.options import SessionOptions, parse_session_options
 from app.session.ports import FinalEnricher, PartialEnricher
 from app.transcript import Audio
-from tests.unit.enrich_fakes import KeywordAnalyzer, ToneEmbedder, tone
+from tests.fakes.enrichment import KeywordAnalyzer, ToneEmbedder, tone
 
 ALL_ON: dict[str, Any] = {
     "features": {

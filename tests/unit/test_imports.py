@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 CORE_MODULES = [
     "app",
@@ -17,10 +19,10 @@ CORE_MODULES = [
     "app.streaming.policy",
     "app.session.controller",
     "app.engines",
-    "app.cli",
+    "app.filemode",
     "app.client.commands",  # `stt` starts without Ray or a model library
     "app.enrich.enrichers",
-    "app.enrich.local",
+    "app.engines.enrichment",
     "app.engines.speaker",
     "app.engines.analysis",
 ]
@@ -35,3 +37,23 @@ def test_core_imports_neither_ray_nor_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"heavy modules imported by the core: {out.stdout.strip()}"
+
+
+HEAVY = ("torch", "ray", "faster_whisper", "ctranslate2", "transformers", "resemblyzer", "pyannote", "librosa")
+
+
+def test_only_engines_name_a_model_library() -> None:
+    """The rule (docs/architecture.md): outside app/engines/ no module imports a model library or Ray,
+    not even lazily inside a function; engines import theirs lazily, when constructed."""
+    pattern = re.compile(
+        r"^\s*(?:import|from)\s+(" + "|".join(HEAVY) + r")\b|import_module\(\s*[\"'](" + "|".join(HEAVY) + r")\b"
+    )
+    root = Path(__file__).resolve().parents[2] / "app"
+    offenders = [
+        f"{path.relative_to(root)}:{n}"
+        for path in root.rglob("*.py")
+        if path.relative_to(root).parts[0] != "engines"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert offenders == []

@@ -17,7 +17,7 @@ from app.options import SessionOptions
 from app.session.controller import SessionState, StreamSession
 from app.session.ports import FinalEnricher, Ports
 from app.transcript import SAMPLE_RATE, Audio
-from tests.unit.fakes import FakeClock, ScriptedTranscriber
+from tests.fakes.models import FakeClock, ScriptedTranscriber
 
 CHUNK = 3200  # 100 ms of PCM16
 

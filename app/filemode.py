@@ -92,7 +92,7 @@ class _Printer:
 async def _transcribe(args: argparse.Namespace) -> int:
     from app.audio.files import load_audio, to_pcm16
     from app.engines import WhisperEngine, WhisperTranscriber
-    from app.enrich.local import local_enrichment
+    from app.engines.enrichment import local_enrichment
     from app.session.controller import StreamSession
     from app.session.ports import Ports
 

@@ -1,4 +1,4 @@
-"""Fakes for unit tests of the session core: a scripted transcriber and a fake clock."""
+"""Fakes for tests of the session core: a scripted transcriber and a fake clock."""
 
 from __future__ import annotations
 
