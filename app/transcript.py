@@ -6,7 +6,7 @@ that was transcribed; the session converts them to stream offsets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -34,12 +34,6 @@ class Transcript:
     compression_ratio: float = 1.0
     processing_s: float = 0.0  # model time, for print_transcription_time and metrics
 
-    @property
-    def confidence(self) -> float:
-        if self.words:
-            return float(sum(w.probability for w in self.words) / len(self.words))
-        return float(np.exp(self.avg_logprob)) if self.text else 0.0
-
 
 @dataclass(frozen=True, slots=True)
 class TranscribeRequest:
@@ -47,7 +41,6 @@ class TranscribeRequest:
     language: str = "en"
     initial_prompt: str | None = None
     word_timestamps: bool = True
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 class Transcriber(Protocol):

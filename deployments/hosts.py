@@ -1,4 +1,4 @@
-"""Session hosts: async Ray actors, each holding many sessions (DESIGN.md §3),
+"""Session hosts: async Ray actors, each holding many sessions (docs/architecture.md §5),
 created and owned by the ``SessionHostPool`` deployment so they live and die
 with the application."""
 

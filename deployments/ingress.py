@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 from starlette.applications import Starlette
@@ -13,8 +11,6 @@ from app.service.routes import build_app
 from app.store import TranscriptStore
 from deployments.metrics import RayMetrics
 from deployments.remote import RayDirectory
-
-log = logging.getLogger("ray.serve")
 
 
 @serve.deployment(

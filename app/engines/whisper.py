@@ -183,7 +183,7 @@ class WhisperEngine:
         return self.settings.word_timestamps and any(r.word_timestamps for r in requests)
 
     def _warm_up(self) -> float:
-        # the first call pays for allocations and kernels (4 to 8 s for float32, DESIGN.md §4)
+        # the first call pays for allocations and kernels (4 to 8 s for float32, docs/architecture.md §5)
         started = time.perf_counter()
         rng = np.random.default_rng(0)
         self.transcribe(TranscribeRequest(audio=(rng.standard_normal(SAMPLE_RATE) * 1e-3).astype(np.float32)))

@@ -1,7 +1,7 @@
 """One CTranslate2 ``generate()`` call over a batch of short clips, with a window cut to the audio.
 
 faster-whisper's ``transcribe()`` pads every input to Whisper's 30 s window, which
-costs ~0.25 s a call on 2 CPU cores whatever the clip length (DESIGN.md §4). The
+costs ~0.25 s a call on 2 CPU cores whatever the clip length (docs/architecture.md §5). The
 encoder does not need the full window: mel features padded to the audio length +
 ``padding_s`` give the same text at a fraction of the cost. This module builds
 that call from faster-whisper's own pieces (feature extractor, tokenizer,

@@ -7,7 +7,6 @@ so the same app runs behind Ray Serve's ingress and, in tests, in-process.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +30,6 @@ from app.service.web import WEB_ROOT, web_routes
 from app.session.ids import check_session_id
 from app.store import TranscriptStore
 from app.store.audio import AudioArchive
-
-log = logging.getLogger(__name__)
 
 
 def error_response(exc: SttError) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""Many sessions in one process: the logical actors of DESIGN.md §3.
+"""Many sessions in one process: sessions as logical actors (docs/architecture.md §5).
 
 A :class:`SessionHost` owns the sessions whose ids hash to it. Both sockets of a
 session, on whichever ingress replica, reach the same host by session id and

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from app.options import FormattingOptions
 
-_TERMINAL = ".!?…"
-
 
 def format_text(text: str, options: FormattingOptions, *, final: bool) -> str:
     text = " ".join(text.split())

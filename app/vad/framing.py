@@ -11,12 +11,10 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from app.transcript import SAMPLE_RATE, Audio
+from app.transcript import Audio
 
 FRAME_SAMPLES = 512
 """Samples per VAD frame (32 ms at 16 kHz)."""
-
-FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
 
 
 def as_mono_float32(samples: Audio) -> Audio:

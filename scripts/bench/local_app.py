@@ -1,6 +1,6 @@
 """A local Ray + Serve running the application of ``serve_config.yaml``, in this process.
 
-Like the e2e fixture (``tests/e2e/conftest.py``, DESIGN.md §7): ``ray.init(address="local")`` with
+Like the e2e fixture (``tests/serve_app.py``, docs/architecture.md §5): ``ray.init(address="local")`` with
 Ray's token auth off, Serve's HTTP proxy on a free port, then ``serve.run(build_app(args))`` with the
 config's application ``args``. Two things differ from the config, both recorded in the results: the
 benchmark's API key is added to ``settings.auth.api_keys``, and ``max_sessions_per_client`` is raised
@@ -53,7 +53,7 @@ def app_args(config: Path, api_key: str, max_sessions: int) -> dict[str, Any]:
 
 
 def start(config: Path, api_key: str, max_sessions: int) -> LocalApp:
-    os.environ["RAY_AUTH_MODE"] = "disabled"  # Ray turns token auth on after a local init (DESIGN.md §7)
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # Ray turns token auth on after a local init (docs/architecture.md §5)
     import ray
     from ray import serve
 

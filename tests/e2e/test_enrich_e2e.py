@@ -1,5 +1,5 @@
 """Enrichment through the real Serve stack: the Diarizer and Analyzer deployments with the real
-models, called from the session hosts, on real speech (DESIGN.md §2)."""
+models, called from the session hosts, on real speech (docs/architecture.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Through the real Serve proxy, real WebSockets, real tiny.en (DESIGN.md §7)."""
+"""Through the real Serve proxy, real WebSockets, real tiny.en (docs/architecture.md §5)."""
 
 from __future__ import annotations
 

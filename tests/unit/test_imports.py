@@ -57,3 +57,48 @@ def test_only_engines_name_a_model_library() -> None:
         if pattern.search(line)
     ]
     assert offenders == []
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """Module-level imports between the modules of app/ and deployments/ (lazy imports inside
+    functions are how a module that needs another at run time avoids a loop)."""
+    import ast
+
+    root = Path(__file__).resolve().parents[2]
+    paths = {}
+    for base in ("app", "deployments"):
+        for path in (root / base).rglob("*.py"):
+            name = ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
+            paths[name] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        deps = set()
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                for alias in node.names:
+                    full = f"{node.module}.{alias.name}"
+                    deps.add(full if full in paths else node.module)
+            elif isinstance(node, ast.Import):
+                deps.update(alias.name for alias in node.names)
+        graph[name] = {d for d in deps if d in paths and d != name}
+    return graph
+
+
+def test_no_import_loop() -> None:
+    graph = _module_graph()
+    state: dict[str, int] = {}  # 1: on the path, 2: done
+    loops: list[str] = []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for dep in sorted(graph[node]):
+            if state.get(dep) == 1:
+                loops.append(" -> ".join([*path[path.index(dep) :], dep]))
+            elif dep not in state:
+                visit(dep, [*path, dep])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    assert loops == []
