@@ -1,4 +1,5 @@
-"""The real local Ray + Serve app the e2e and browser suites share (docs/architecture.md §5: the Ray fixture that works).
+"""The real local Ray + Serve app the e2e and browser suites share (docs/architecture.md §5).
+
 
 One instance per pytest run: the ``serve_url`` fixture in ``tests/conftest.py`` is the only
 caller, so both suites talk to the same Ray. :func:`running_app` is also usable by hand.
