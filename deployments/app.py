@@ -22,6 +22,7 @@ from deployments.asr import ASR
 from deployments.diarizer import Diarizer
 from deployments.hosts import SessionHostPool
 from deployments.ingress import Ingress
+from deployments.realtime import RealtimeASR
 
 
 def load_settings(args: dict[str, Any]) -> ServerSettings:
@@ -34,7 +35,8 @@ def load_settings(args: dict[str, Any]) -> ServerSettings:
 def build_app(args: dict[str, Any]) -> Application:
     # the validated settings object travels to the replicas pickled (SecretStr values included)
     settings = load_settings(args)
-    realtime = ASR.options(name="RealtimeASR").bind(settings.realtime_model.model_dump(mode="json"))
+    intervals = {"min_interval_s": settings.partial_min_interval_s, "max_interval_s": settings.partial_max_interval_s}
+    realtime = RealtimeASR.bind(settings.realtime_model.model_dump(mode="json"), intervals)
     main = ASR.options(name="MainASR").bind(settings.main_model.model_dump(mode="json"))
     # enrichment deployments: a session that turns a feature off never calls them
     diarizer = Diarizer.bind(settings.enrichment.diarization.model_dump(mode="json"))

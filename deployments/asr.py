@@ -1,9 +1,10 @@
-"""RealtimeASR and MainASR: one faster-whisper model behind ``@serve.batch``.
+"""MainASR: the main model behind ``@serve.batch`` (RealtimeASR, with its scheduler, is
+``deployments/realtime.py``).
 
-Requests from every session host are gathered into batches of up to
-``batch_size`` within ``batch_wait_timeout_s`` (both live-reconfigurable through
-``user_config``); how a batch runs is the model's ``batch_strategy``: parallel
-calls on ``num_workers`` (CPU) or one stacked CTranslate2 batch (GPU).
+Requests from every session host are gathered into batches of up to ``batch_size`` within
+``batch_wait_timeout_s`` (both live-reconfigurable through ``user_config``), first come first
+served; how a batch runs is the model's ``batch_strategy``: parallel calls on ``num_workers``
+(CPU) or one stacked CTranslate2 batch (GPU).
 """
 
 from __future__ import annotations
@@ -16,20 +17,20 @@ from ray import serve
 
 from app.config import ModelSettings
 from app.transcript import TranscribeRequest, Transcript
-from deployments.batched import DEPLOYMENT_OPTIONS, Batched
+from deployments.batched import ASR_BATCH_BOUNDARIES, DEPLOYMENT_OPTIONS, Batched
 
 
 @serve.deployment(**DEPLOYMENT_OPTIONS)
 class ASR(Batched):
     batch_metric = "model_batch_size"
-    batch_boundaries = (1, 2, 3, 4, 6, 8, 12, 16, 32)
+    batch_boundaries = ASR_BATCH_BOUNDARIES
 
     def __init__(self, model: dict[str, Any]) -> None:
         from app.engines import WhisperEngine  # loads faster-whisper in the replica only
 
         settings = ModelSettings.model_validate(model)
         if settings.niceness:
-            os.nice(settings.niceness)  # capped at 19 by the OS; Ray workers already run niced
+            os.nice(settings.niceness)  # capped at 19 by the OS
         self.engine = WhisperEngine(settings)  # warms up with one call
         self.start_batching(settings)
 

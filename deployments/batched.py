@@ -24,6 +24,7 @@ DEPLOYMENT_OPTIONS: dict[str, Any] = {
     "health_check_timeout_s": 60,  # a replica loading a model is slow to answer its first check
 }
 ENRICH_BATCH_BOUNDARIES = (1, 2, 4, 8, 16, 32, 64)
+ASR_BATCH_BOUNDARIES = (1, 2, 3, 4, 6, 8, 12, 16, 32)
 
 
 class _BatchSetter(Protocol):

@@ -19,6 +19,7 @@ from app.enrich.ports import AnalyzeReply, AnalyzeRequest, Embeddings, EmbedRequ
 from app.errors import SessionInterrupted, SttError
 from app.service.local import pick
 from app.session.replies import PollReply, SessionInfo, StartReply
+from app.streaming.scheduler import PartialReply, PartialRequest
 from app.transcript import TranscribeRequest, Transcript
 
 
@@ -38,7 +39,8 @@ async def _call(ref: Any) -> Any:
 
 class DeploymentPort:
     """The core's model ports over one (batched) deployment's handle: ``Transcriber`` for the ASR
-    deployments, ``Embedder`` for the Diarizer, ``Analyzer`` for the Analyzer."""
+    deployments (and ``RealtimePort`` for RealtimeASR), ``Embedder`` for the Diarizer, ``Analyzer``
+    for the Analyzer."""
 
     def __init__(self, handle: DeploymentHandle) -> None:
         self.handle = handle
@@ -46,6 +48,10 @@ class DeploymentPort:
     async def transcribe(self, request: TranscribeRequest) -> Transcript:
         result: Transcript = await self.handle.transcribe.remote(request)
         return result
+
+    async def partial(self, request: PartialRequest) -> PartialReply:
+        reply: PartialReply = await self.handle.partial.remote(request)
+        return reply
 
     async def embed(self, request: EmbedRequest) -> Embeddings:
         result: Embeddings = await self.handle.embed.remote(request)

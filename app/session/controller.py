@@ -19,7 +19,6 @@ import asyncio
 import enum
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,13 +28,12 @@ from app.config import ServerSettings
 from app.errors import AudioBeforeStart, AudioError, AudioTooFast, InvalidState
 from app.metrics import Metrics, NullMetrics
 from app.options import SessionOptions
-from app.session import results
 from app.session.finals import FinalJob, FinalWorker, Speculation, speculation_end
+from app.session.partials import PartialRunner, Utterance
 from app.session.ports import Clock, Emit, Ports, SystemClock
 from app.session.timeline import Timeline
-from app.streaming.agreement import LocalAgreement
-from app.streaming.guards import clean, tidy_partial
 from app.streaming.policy import PartialPolicy
+from app.streaming.scheduler import LocalRealtime, RealtimePort
 from app.transcript import SAMPLE_RATE, Audio, TranscribeRequest
 from app.vad import EndReason, Segmenter, SpeechStart, UtteranceEnd, VoiceDetector
 
@@ -59,14 +57,6 @@ _ALLOWED: dict[str, tuple[SessionState, ...]] = {
     "finalize": (SessionState.STREAMING, SessionState.PAUSED),
     "keep_alive": (SessionState.CREATED, SessionState.STREAMING, SessionState.PAUSED),
 }
-
-
-@dataclass(slots=True)
-class _Utterance:
-    id: int
-    start: int
-    agreement: LocalAgreement = field(default_factory=LocalAgreement)
-    speculation: Speculation | None = None
 
 
 class StreamSession:
@@ -100,11 +90,27 @@ class StreamSession:
         limits = settings.limits
         self._ring = RingBuffer(int(limits.max_buffer_s * SAMPLE_RATE), drop_oldest=True)
         self._timeline = Timeline(self._clock.now())
-        self._policy = PartialPolicy(
-            min_interval=int(settings.partial_min_interval_s * SAMPLE_RATE),
-            max_interval=int(settings.partial_max_interval_s * SAMPLE_RATE),
+        self._utt: Utterance | None = None
+        self._lock = asyncio.Lock()  # audio and commands are applied one at a time
+        realtime = ports.realtime
+        self._partials = PartialRunner(
+            session_id,
+            realtime=realtime if isinstance(realtime, RealtimePort) else LocalRealtime(realtime),
+            enrichers=ports.partial_enrichers,
+            emit=emit,
+            clock=self._clock,
+            metrics=self._metrics,
+            policy=PartialPolicy(
+                min_interval=int(settings.partial_min_interval_s * SAMPLE_RATE),
+                max_interval=int(settings.partial_max_interval_s * SAMPLE_RATE),
+            ),
+            lock=self._lock,
+            context=lambda: (self.options, self._timeline),
+            read=self._ring.read,
+            audio_end=lambda: self._ring.end_offset,
+            current=lambda: self._utt,
+            last_speech_end=lambda: self._segmenter.last_speech_end,
         )
-        self._utt: _Utterance | None = None
         self._finals = FinalWorker(
             session_id,
             ports=ports,
@@ -115,13 +121,11 @@ class StreamSession:
             request_for=self._request,
             context=lambda: (self.options, self._timeline),
         )
-        self._partial_task: asyncio.Task[None] | None = None
         self._stream_offset = round(stream_offset_s * SAMPLE_RATE)
         self._on_audio = on_audio
         self.started_at = self._clock.monotonic()
         self.last_activity = self.started_at
         self._received_samples = 0
-        self._lock = asyncio.Lock()  # audio and commands are applied one at a time
 
     # ------------------------------------------------------------------ public API
 
@@ -185,8 +189,7 @@ class StreamSession:
 
     async def abort(self) -> None:
         """Drop everything without a flush (server shutdown)."""
-        if self._partial_task is not None:
-            self._partial_task.cancel()
+        self._partials.cancel()
         self._finals.cancel()
         self.state = SessionState.ENDED
 
@@ -222,8 +225,7 @@ class StreamSession:
         if len(tail):
             await self._process(tail)
         await self._end_utterance("stop")
-        if self._partial_task is not None:
-            self._partial_task.cancel()
+        self._partials.cancel()
         await self._finals.close()
         self.state = SessionState.ENDED
         await self._emit(
@@ -273,13 +275,13 @@ class StreamSession:
             for event in self._segmenter.push(decision.is_speech, decision.end):
                 await self._on_segment_event(event)
         self._release()
-        self._maybe_partial()
+        self._partials.maybe_ask()
         self._maybe_speculate()
 
     async def _on_segment_event(self, event: SpeechStart | UtteranceEnd) -> None:
         if isinstance(event, SpeechStart):
-            self._utt = _Utterance(event.utterance_id, event.start)
-            self._policy.reset()
+            self._utt = Utterance(event.utterance_id, event.start)
+            self._partials.policy.reset()
             await self._emit(
                 p.SpeechStarted(
                     session_id=self.session_id,
@@ -338,54 +340,6 @@ class StreamSession:
     def _release(self) -> None:
         keep = self._segmenter.keep_from if self._utt is None else self._utt.start
         self._ring.release(max(self._ring.released_offset, min(keep, self._ring.end_offset)))
-
-    # ------------------------------------------------------------------ partials
-
-    def _maybe_partial(self) -> None:
-        utt = self._utt
-        if utt is None or not self.options.features.interim_results:
-            return
-        now = self._ring.end_offset
-        if not self._policy.should_run(utt.start, now):
-            return
-        self._policy.started(now)
-        audio = self._ring.read(utt.start, now)
-        self._partial_task = asyncio.create_task(self._run_partial(utt, now, audio))
-
-    async def _run_partial(self, utt: _Utterance, end: int, audio: Audio) -> None:
-        t0 = self._clock.monotonic()
-        try:
-            transcript = await self._ports.realtime.transcribe(self._request(audio))
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # a lost partial is harmless: the next one or the final covers it
-            log.warning("realtime transcription failed", extra={"session_id": self.session_id}, exc_info=True)
-            self._policy.finished(self._clock.monotonic() - t0)
-            return
-        latency = self._clock.monotonic() - t0
-        self._policy.finished(latency)
-        self._metrics.observe("partial_latency_s", latency)
-        async with self._lock:
-            if self._utt is not utt:
-                return  # its utterance ended meanwhile: the final covers it
-            words = results.shift(tidy_partial(clean(transcript, len(audio)).words), utt.start)
-            hyp = utt.agreement.update(words)
-            if hyp.words:
-                partial = results.partial_result(
-                    self.session_id,
-                    utt.id,
-                    stable=hyp.stable,
-                    tentative=hyp.tentative,
-                    utterance_start=utt.start,
-                    current=end,
-                    timeline=self._timeline,
-                    options=self.options,
-                )
-                for enricher in self._ports.partial_enrichers:
-                    partial = await enricher.enrich_partial(partial, audio, self.options)
-                await self._emit(partial)
-            self._maybe_partial()
 
     # ------------------------------------------------------------------ helpers
 

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from app import protocol as p
 from app.options import SessionOptions
+from app.streaming.scheduler import RealtimePort
 from app.transcript import Audio, Transcriber
 
 #: how a session hands a server message on (to its outbox, through storage)
@@ -51,7 +52,9 @@ class PartialEnricher(Protocol):
 
 @dataclass(slots=True)
 class Ports:
-    realtime: Transcriber
+    #: partials: the scheduler shared by every session (the RealtimeASR deployment), or a plain
+    #: transcriber, which the session schedules alone (file mode, tests)
+    realtime: RealtimePort | Transcriber
     main: Transcriber
     enrichers: Sequence[FinalEnricher] = ()
     partial_enrichers: Sequence[PartialEnricher] = ()

@@ -1,9 +1,9 @@
 """LocalAgreement-2: words are stable once two consecutive hypotheses agree.
 
-The realtime model re-transcribes the whole utterance in progress, so each
-hypothesis is a full word list from the utterance start. A word becomes stable
-when it is in the common prefix of two consecutive hypotheses; stable words
-never change afterwards (the idea of whisper_streaming's ``HypothesisBuffer``,
+Each hypothesis is a word list of the utterance in progress: from its start, or (tail-only
+partials, :mod:`app.streaming.tail`) from just before the stable words' end. A word becomes stable
+when it is in the common prefix of two consecutive hypotheses' parts after the stable words;
+stable words never change afterwards (the idea of whisper_streaming's ``HypothesisBuffer``,
 without its model coupling).
 """
 
@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from app.transcript import WordTiming
 
 _NORM = re.compile(r"[^\w']+")
+#: samples (50 ms) a word may start before the stable words' end and still be new
+BOUNDARY_TOLERANCE = 800
 
 
 def normalize_word(text: str) -> str:
@@ -53,9 +55,23 @@ class LocalAgreement:
     def stable(self) -> tuple[WordTiming, ...]:
         return tuple(self._stable)
 
-    def update(self, words: Sequence[WordTiming]) -> Hypothesis:
-        """Feed the newest full hypothesis; returns the stable prefix and the rest."""
-        tail = self._after_stable(words)
+    @property
+    def tentative(self) -> tuple[WordTiming, ...]:
+        return self._previous
+
+    def commit_through(self, offset: int) -> None:
+        """Make the tentative words that end by ``offset`` stable without waiting for an agreement
+        (a tail that would otherwise grow without bound)."""
+        keep = 0
+        while keep < len(self._previous) and self._previous[keep].end <= offset:
+            keep += 1
+        self._stable.extend(self._previous[:keep])
+        self._previous = self._previous[keep:]
+
+    def update(self, words: Sequence[WordTiming], *, from_start: bool = True) -> Hypothesis:
+        """Feed the newest hypothesis; returns the stable prefix and the rest. ``from_start``: the
+        hypothesis covers the utterance from its start (else only a tail after the stable words)."""
+        tail = self._after_stable(words) if from_start else self._after_boundary(words)
         previous_tail = self._previous
         agreed = common_prefix_len(tail, previous_tail)
         self._stable.extend(tail[:agreed])
@@ -73,6 +89,11 @@ class LocalAgreement:
             return tuple(words)
         if common_prefix_len(words, self._stable) == n:
             return tuple(words[n:])
+        return self._after_boundary(words)
+
+    def _after_boundary(self, words: Sequence[WordTiming]) -> tuple[WordTiming, ...]:
+        if not self._stable:
+            return tuple(words)
         boundary = self._stable[-1].end
         # a small tolerance: word boundaries move by a frame or two between hypotheses
-        return tuple(w for w in words if w.start >= boundary - 800)
+        return tuple(w for w in words if w.start >= boundary - BOUNDARY_TOLERANCE)

@@ -42,13 +42,19 @@ class GuardSettings:
 DEFAULT_GUARDS = GuardSettings()
 
 
-def is_hallucination(t: Transcript, audio_samples: int, g: GuardSettings = DEFAULT_GUARDS) -> bool:
+def is_hallucination(
+    t: Transcript, audio_samples: int, g: GuardSettings = DEFAULT_GUARDS, *, continues: bool = False
+) -> bool:
+    """``continues``: the text continues committed words of its utterance (a tail-only partial), so a
+    stock phrase there is not alone in a short utterance."""
     if not t.text:
         return False
     if t.no_speech_prob > g.no_speech_threshold and t.avg_logprob < g.logprob_threshold:
         return True
     if t.compression_ratio > g.compression_ratio_threshold:
         return True
+    if continues:
+        return False
     key = " ".join(normalize_word(w) for w in t.text.split()).strip()
     return key in g.stock_phrases and audio_samples < g.stock_phrase_max_s * SAMPLE_RATE
 
@@ -80,9 +86,11 @@ def collapse_repeats(words: tuple[WordTiming, ...], max_repeats: int = 2) -> tup
     return tuple(out)
 
 
-def clean(t: Transcript, audio_samples: int, g: GuardSettings = DEFAULT_GUARDS) -> Transcript:
+def clean(
+    t: Transcript, audio_samples: int, g: GuardSettings = DEFAULT_GUARDS, *, continues: bool = False
+) -> Transcript:
     """The transcript with guards applied; an empty transcript when it is a hallucination."""
-    if is_hallucination(t, audio_samples, g):
+    if is_hallucination(t, audio_samples, g, continues=continues):
         return Transcript(text="", no_speech_prob=t.no_speech_prob, processing_s=t.processing_s)
     if not t.words:
         return t

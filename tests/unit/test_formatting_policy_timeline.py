@@ -20,21 +20,24 @@ def test_formatting_final_and_partial() -> None:
     assert format_text('"quoted" text', opts, final=True) == '"Quoted" text.'
 
 
-def test_policy_skips_while_inflight_and_adapts() -> None:
+def test_policy_keeps_two_requests_out_and_takes_the_schedulers_interval() -> None:
     pol = PartialPolicy(min_interval=1600, max_interval=16000, min_audio=4000)
     assert not pol.should_run(0, 3000)  # too little audio
     assert pol.should_run(0, 4000)
     pol.started(4000)
-    assert not pol.should_run(0, 20000)  # a call is running: skip, don't queue
-    pol.finished(latency_s=0.05)
-    assert pol.interval == 1600
-    assert not pol.should_run(0, 5000)
-    assert pol.should_run(0, 5600)
+    assert not pol.should_run(0, 5000)  # less than an interval of new audio
+    assert pol.should_run(0, 5600)  # one running, one may wait (a newer one supersedes it)
     pol.started(5600)
-    pol.finished(latency_s=0.5)  # slow model: wait for more audio next time
+    assert not pol.should_run(0, 20000)  # two out: no more
+    pol.finished(interval_s=0.05)  # the scheduler's interval, floored at min_interval
+    assert pol.interval == 1600 and pol.outstanding == 1
+    pol.finished(interval_s=0.5)  # under load every session asks less often
     assert pol.interval == SAMPLE_RATE // 2
     assert not pol.should_run(0, 5600 + 4000)
-    pol.finished(latency_s=5.0)
+    assert pol.should_run(0, 5600 + 8000)
+    pol.finished(interval_s=5.0)
+    assert pol.interval == 16000 and pol.outstanding == 0
+    pol.finished()  # no interval (a failed call): kept
     assert pol.interval == 16000
     pol.reset()
     assert pol.should_run(100000, 104000)
