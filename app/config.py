@@ -81,6 +81,15 @@ class Limits(_Strict):
     )
     max_sessions_per_client: int = Field(10, ge=1)
     max_sessions_per_replica: int = Field(200, ge=1)
+    max_streams: int = Field(
+        0,
+        ge=0,
+        description="live sessions the whole app admits (its measured real-time capacity); a new one past it is "
+        "refused with at_capacity; 0: no limit",
+    )
+    falling_behind_s: float = Field(
+        3.0, gt=0.0, le=600.0, description="a session whose finals lag its audio by more than this is warned"
+    )
     max_connections_per_client: int = Field(
         32, ge=1, description="open sockets of one client on one ingress replica (each session needs one or two)"
     )

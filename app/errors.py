@@ -39,12 +39,16 @@ code as a string literal, so this module and the README's error table list the s
     │   └── MaxDurationReached     "max_duration"      close 4409
     ├── SessionInterrupted         "session_interrupted" close 1012: the session's host went away;
     │                                                  reconnect and resume (not a 4xxx: not final)
+    ├── AtCapacity                 "at_capacity"       close 1013 ("try again later"), HTTP 503: the service
+    │                                                  carries limits.max_streams streams already
     ├── StorageUnavailable         "storage_unavailable" close 4503, HTTP 503
     └── InternalError              "internal_error"    close 4500, HTTP 500 (never carries exception text)
 
     SttWarning                     base of ``warning`` messages (the stream goes on)
     ├── BufferOverflowWarning      "buffer_overflow"   the oldest unprocessed frame was dropped
     ├── AudioMissing               "audio_missing"     stop_stream named more bytes than arrived
+    ├── FallingBehind              "falling_behind"    the session's finals lag its audio by more than
+    │                                                  limits.falling_behind_s (the server is overloaded)
     └── StorageFailed              "storage_failed"    a final was delivered but could not be stored
 
 Messages are written for the client: they say what was wrong and what is allowed, quote at most
@@ -236,6 +240,17 @@ class SessionInterrupted(SttError):
         super().__init__(message)
 
 
+class AtCapacity(SttError):
+    """A new session while the service carries as many streams as it is configured to carry in real
+    time: refused, so that the sessions it has keep their latency. 1013 is WebSocket's "try again
+    later"; it is not a 4xxx, so a client may retry."""
+
+    code = "at_capacity"
+    close_code = 1013
+    http_status = 503
+    fatal = True
+
+
 class StorageUnavailable(SttError):
     code = "storage_unavailable"
     close_code = 4503
@@ -268,6 +283,10 @@ class BufferOverflowWarning(SttWarning):
 
 class AudioMissing(SttWarning):
     code = "audio_missing"
+
+
+class FallingBehind(SttWarning):
+    code = "falling_behind"
 
 
 class StorageFailed(SttWarning):

@@ -89,8 +89,8 @@ class RayHost:
         info: SessionInfo | None = await _call(self.actor.info.remote(session_id))
         return info
 
-    async def client_sessions(self, client_id: str) -> list[tuple[float, str]]:
-        sessions: list[tuple[float, str]] = await _call(self.actor.client_sessions.remote(client_id))
+    async def live_sessions(self, client_id: str | None = None) -> list[tuple[float, str]]:
+        sessions: list[tuple[float, str]] = await _call(self.actor.live_sessions.remote(client_id))
         return sessions
 
     async def abandon(self, session_id: str, client_id: str) -> None:
@@ -119,8 +119,8 @@ class RayDirectory:
             raise RuntimeError("session hosts not discovered yet")
         return self._hosts[pick(session_id, len(self._hosts))]
 
-    async def client_sessions(self, client_id: str) -> list[tuple[float, str]]:
-        per_host = await asyncio.gather(*(h.client_sessions(client_id) for h in self._hosts))
+    async def live_sessions(self, client_id: str | None = None) -> list[tuple[float, str]]:
+        per_host = await asyncio.gather(*(h.live_sessions(client_id) for h in self._hosts))
         return [entry for sessions in per_host for entry in sessions]
 
     async def healthy(self) -> bool:

@@ -15,7 +15,9 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
-API_KEYS = {"key-a": "client-a", "key-b": "client-b"}
+API_KEYS = {"key-a": "client-a", "key-b": "client-b", "key-c": "client-c"}
+#: the app's capacity (limits.max_streams): the admission test fills it
+MAX_STREAMS = 8
 JWT_SECRET = "e2e-secret-" + "x" * 32
 
 APP_ARGS: dict[str, Any] = {
@@ -24,7 +26,7 @@ APP_ARGS: dict[str, Any] = {
     "settings": {
         "realtime_model": {"model": "tiny.en", "window": "trimmed", "num_workers": 2, "cpu_threads": 1},
         "main_model": {"model": "tiny.en", "window": "trimmed", "num_workers": 2, "cpu_threads": 1},
-        "limits": {"max_sessions_per_client": 4, "max_realtime_factor": 4.0},
+        "limits": {"max_sessions_per_client": 4, "max_realtime_factor": 4.0, "max_streams": MAX_STREAMS},
         "auth": {"api_keys": API_KEYS, "jwt_secret": JWT_SECRET},
     },
 }

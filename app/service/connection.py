@@ -34,11 +34,11 @@ from app.errors import (
     InternalError,
     SttError,
     TooManyConnections,
-    TooManySessions,
     WrongFrameType,
 )
 from app.logsample import SampledLog
 from app.metrics import Metrics
+from app.service import admission
 from app.service.gate import Gate
 from app.service.ports import Directory, HostPort
 from app.session.ids import check_session_id, new_session_id
@@ -274,25 +274,17 @@ class Connection:
         host, sid = self._bound
         info = await host.info(sid)
         resuming = info is not None and info.owner == self.client_id
-        limit = self.settings.limits.max_sessions_per_client
-        if not resuming and len(await self.directory.client_sessions(self.client_id)) >= limit:
-            raise TooManySessions(f"client has {limit} sessions open, the most allowed")
+        limits = self.settings.limits
+        if not resuming:
+            await admission.before_start(self.directory, self.client_id, limits)
         reply = await host.start(sid, self.client_id, msg.model_dump_json(), standalone=self.channel == "audio")
         if not resuming and reply.new:
-            await self._within_limit(host, sid, limit)
+            await admission.after_start(self.directory, host, sid, self.client_id, limits)
             self.metrics.count("sessions_started")
         self._move(SocketState.STARTED)
         for raw in reply.replay:
             await self.ws.send_text(raw)
         self._pump = asyncio.create_task(self._pump_results(reply.cursor), name=f"pump-{sid}")
-
-    async def _within_limit(self, host: HostPort, sid: str, limit: int) -> None:
-        """The check before a start and the start are an await apart: of a burst of parallel starts, the
-        ``limit`` first created are kept and the others undone (no client has heard of them yet)."""
-        ranked = sorted(await self.directory.client_sessions(self.client_id))
-        if sid not in {s for _, s in ranked[:limit]}:
-            await host.abandon(sid, self.client_id)
-            raise TooManySessions(f"client has {limit} sessions open, the most allowed")
 
     # ------------------------------------------------------------------ results
 

@@ -20,8 +20,8 @@ class LocalDirectory:
     def host_for(self, session_id: str) -> SessionHost:
         return self.hosts[pick(session_id, len(self.hosts))]
 
-    async def client_sessions(self, client_id: str) -> list[tuple[float, str]]:
-        return [entry for h in self.hosts for entry in await h.client_sessions(client_id)]
+    async def live_sessions(self, client_id: str | None = None) -> list[tuple[float, str]]:
+        return [entry for h in self.hosts for entry in await h.live_sessions(client_id)]
 
     async def healthy(self) -> bool:
         return True

@@ -120,6 +120,7 @@ class StreamSession:
             first_seq=first_seq,
             request_for=self._request,
             context=lambda: (self.options, self._timeline),
+            falling_behind_s=limits.falling_behind_s,
         )
         self._stream_offset = round(stream_offset_s * SAMPLE_RATE)
         self._on_audio = on_audio

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from app import protocol as p
-from app.errors import TranscriptionFailed
+from app.errors import FallingBehind, TranscriptionFailed
 from app.metrics import Metrics
 from app.options import SessionOptions
 from app.session import results
@@ -93,6 +93,7 @@ class FinalWorker:
         first_seq: int,
         request_for: Callable[[Audio], TranscribeRequest],
         context: Callable[[], tuple[SessionOptions, Timeline]],
+        falling_behind_s: float = 3.0,
     ) -> None:
         self.session_id = session_id
         self._ports = ports
@@ -104,6 +105,8 @@ class FinalWorker:
         self._queue: asyncio.Queue[FinalJob | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._seq = first_seq - 1
+        self._falling_behind_s = falling_behind_s
+        self._behind = False  # warned, until the finals catch up (lag under half the bound)
 
     @property
     def seq(self) -> int:
@@ -128,6 +131,7 @@ class FinalWorker:
 
     async def _run(self) -> None:
         while (job := await self._queue.get()) is not None:
+            await self._check_lag(job, delivered=False)
             try:
                 await self._final(job)
             except asyncio.CancelledError:
@@ -170,6 +174,23 @@ class FinalWorker:
         await self._emit(final)
         self._seq = seq
         self._metrics.observe("final_latency_s", self._clock.monotonic() - job.ended_at)
+        await self._check_lag(job, delivered=True)
+
+    async def _check_lag(self, job: FinalJob, *, delivered: bool) -> None:
+        """A ``falling_behind`` warning once the finals lag the audio by more than the bound, whether a
+        job waited that long or its final took it; once an episode: again only after a final came
+        within half the bound."""
+        lag = self._clock.monotonic() - job.ended_at
+        if lag > self._falling_behind_s and not self._behind:
+            self._behind = True
+            warning = FallingBehind(
+                f"finals are {lag:.1f} s behind the audio (more than {self._falling_behind_s:g} s): "
+                "the server is overloaded; results will come late"
+            )
+            self._metrics.count("errors", code=warning.code)
+            await self._emit(p.Warning_.of(self.session_id, warning))
+        elif delivered and lag < self._falling_behind_s / 2:
+            self._behind = False
 
 
 async def _call(transcriber: Transcriber, request: TranscribeRequest) -> Transcript:

@@ -90,22 +90,22 @@ class SessionHost:
 
     def count(self, client_id: str | None = None) -> int:
         """Live sessions, of one client or of all."""
-        return len(self._client_sessions(client_id)) if client_id is not None else self._live()
+        return len(self._live_sessions(client_id)) if client_id is not None else self._live()
 
     def _live(self) -> int:
         return sum(1 for h in self._sessions.values() if not h.ended)
 
-    def _client_sessions(self, client_id: str | None) -> list[tuple[float, str]]:
+    def _live_sessions(self, client_id: str | None) -> list[tuple[float, str]]:
         return [
             (h.created_at, sid)
             for sid, h in self._sessions.items()
             if not h.ended and (client_id is None or h.owner == client_id)
         ]
 
-    async def client_sessions(self, client_id: str) -> list[tuple[float, str]]:
-        """``(created_at, session_id)`` of one client's live sessions: the order that decides which of
-        a burst of parallel starts a per-client limit keeps."""
-        return self._client_sessions(client_id)
+    async def live_sessions(self, client_id: str | None = None) -> list[tuple[float, str]]:
+        """``(created_at, session_id)`` of one client's live sessions (of every client's, for ``None``):
+        the order that decides which of a burst of parallel starts a limit keeps."""
+        return self._live_sessions(client_id)
 
     async def info(self, session_id: str) -> SessionInfo | None:
         hosted = self._sessions.get(session_id)

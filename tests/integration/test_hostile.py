@@ -4,6 +4,7 @@ must get instead (a clear, bounded error; nothing transcribed lost; a server tha
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import threading
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
 from app.audio.files import load_audio
@@ -19,6 +21,7 @@ from tests.encoding import FORMATS, encode
 from tests.integration.conftest import (
     AUTH_A,
     CHUNK_BYTES,
+    Message,
     Stack,
     of_type,
     read_until,
@@ -32,6 +35,22 @@ from tests.integration.conftest import (
 pytestmark = pytest.mark.timeout(60)
 
 NESTED = "[" * 5000 + "]" * 5000
+
+
+def start_together(sockets: list[WebSocketTestSession]) -> list[Message]:
+    """``start_stream`` on every socket at once (threads released together); the first answer of each."""
+    barrier = threading.Barrier(len(sockets))
+
+    def go(ws: WebSocketTestSession) -> None:
+        barrier.wait()
+        ws.send_json({"type": "start_stream"})
+
+    threads = [threading.Thread(target=go, args=(ws,)) for ws in sockets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return [ws.receive_json() for ws in sockets]
 
 
 @pytest.fixture
@@ -105,28 +124,22 @@ def test_parallel_starts_cannot_beat_the_per_client_limit(
 ) -> None:
     # with a store a start awaits its write between the check and the creation, as every Ray call does
     stack = serve(max_sessions_per_client=3, store=store_settings)
-    sockets = [stack.control().__enter__() for _ in range(8)]
-    try:
-        barrier = threading.Barrier(len(sockets))
-
-        def go(ws: object) -> None:
-            barrier.wait()
-            ws.send_json({"type": "start_stream"})  # type: ignore[attr-defined]
-
-        threads = [threading.Thread(target=go, args=(ws,)) for ws in sockets]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        answers = [ws.receive_json() for ws in sockets]
+    with contextlib.ExitStack() as held:
+        answers = start_together([held.enter_context(stack.control()) for _ in range(8)])
         started = [a for a in answers if a["type"] == "session_started"]
         refused = [a for a in answers if a["type"] == "error"]
         assert len(started) == 3 and len(refused) == 5
         assert {a["code"] for a in refused} == {"too_many_sessions"}
         assert stack.host.count("client-a") == 3
-    finally:
-        for ws in sockets:
-            ws.__exit__(None, None, None)
+
+
+def test_parallel_starts_cannot_beat_the_capacity(serve: Callable[..., Stack], store_settings: StoreSettings) -> None:
+    stack = serve(max_streams=3, max_sessions_per_client=10, store=store_settings)
+    with contextlib.ExitStack() as held:
+        answers = start_together([held.enter_context(stack.control("key-a" if i % 2 else "key-b")) for i in range(8)])
+        assert sum(a["type"] == "session_started" for a in answers) == 3
+        assert {a["code"] for a in answers if a["type"] == "error"} == {"at_capacity"}
+        assert stack.host.count() == 3
 
 
 def test_deeply_nested_json_is_an_invalid_message(stack: Stack) -> None:

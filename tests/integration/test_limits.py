@@ -84,3 +84,22 @@ def test_a_session_past_its_longest_duration_is_ended(
     assert ended["type"] == "session_ended" and ended["session_id"] == sid
     assert ended["reason"] == "max_duration" and ended["finals"] == 1
     assert [f["seq"] for f in of_type(messages, "final_result")] == [1]
+
+
+def test_the_service_refuses_a_session_past_its_capacity(serve: Callable[..., Stack]) -> None:
+    stack = serve(max_streams=2)
+    with stack.control("key-a") as first, stack.control("key-b") as second:
+        start(first)
+        start(second)
+        with stack.control("key-b") as third:  # key-b's own limit (2) is not reached: capacity is
+            third.send_json({"type": "start_stream"})
+            error, code = rejected(third)
+        assert error["code"] == "at_capacity" and code == 1013  # "try again later"
+        assert "retry later" in error["message"]
+        assert stack.errors("at_capacity") == 1
+        # the sessions already admitted are untouched, and an ended one frees its place
+        assert stop(first)[1] == 1000
+        with stack.control("key-b") as again:
+            start(again)
+            assert stop(again)[1] == 1000
+        assert stop(second)[1] == 1000

@@ -16,7 +16,7 @@ from app.errors import AudioTooFast, InvalidState, MisalignedAudio
 from app.options import SessionOptions
 from app.session.controller import SessionState, StreamSession
 from app.session.ports import FinalEnricher, Ports
-from app.transcript import SAMPLE_RATE, Audio
+from app.transcript import SAMPLE_RATE, Audio, TranscribeRequest, Transcript
 from tests.fakes.models import FakeClock, ScriptedTranscriber
 
 CHUNK = 3200  # 100 ms of PCM16
@@ -38,9 +38,11 @@ class Run:
         main: ScriptedTranscriber | None = None,
         enforce_realtime: bool = False,
         enrichers: Sequence[FinalEnricher] = (),
+        clock: FakeClock | None = None,
+        settings: ServerSettings | None = None,
     ) -> None:
         self.messages: list[p.ServerMessage] = []
-        self.clock = FakeClock()
+        self.clock = clock or FakeClock()
         self.realtime = realtime or ScriptedTranscriber()
         self.main = main or ScriptedTranscriber()
 
@@ -49,7 +51,7 @@ class Run:
 
         self.session = StreamSession(
             "s1",
-            settings=ServerSettings(),
+            settings=settings or ServerSettings(),
             ports=Ports(realtime=self.realtime, main=self.main, enrichers=enrichers),
             emit=emit,
             clock=self.clock,
@@ -249,6 +251,32 @@ async def test_a_final_that_is_never_delivered_takes_no_seq(shared_data: Path) -
     assert [e.code for e in run.of(p.Error)] == ["transcription_failed"]
     ended = run.messages[-1]
     assert isinstance(ended, p.SessionEnded) and ended.finals == 1
+
+
+class SlowMain(ScriptedTranscriber):
+    """A main model whose every call takes ``seconds`` of the session's (fake) time."""
+
+    def __init__(self, clock: FakeClock, seconds: float) -> None:
+        super().__init__()
+        self.clock = clock
+        self.seconds = seconds
+
+    async def transcribe(self, request: TranscribeRequest) -> Transcript:
+        self.clock.t += self.seconds
+        return await super().transcribe(request)
+
+
+async def test_finals_that_fall_behind_get_one_warning(shared_data: Path) -> None:
+    clock = FakeClock()
+    # no speculation: each final's call starts at its utterance's end
+    run = Run(main=SlowMain(clock, 4.0), clock=clock, settings=ServerSettings(speculative_finals=False))
+    await run.start()
+    await run.send(speech(shared_data, "sb_spk1_snt4.wav", "sb_spk2_snt1.wav", "sb_spk2_snt2.wav"))
+    await run.session.handle(p.StopStream())
+    warnings = [m for m in run.of(p.Warning_) if isinstance(m, p.Warning_)]
+    assert [w.code for w in warnings] == ["falling_behind"]  # once, though every final was late
+    assert "behind" in warnings[0].message
+    assert len(run.of(p.FinalResult)) == 3  # late, not lost
 
 
 async def test_no_interim_results_means_no_partials(shared_data: Path) -> None:
