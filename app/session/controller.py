@@ -273,7 +273,10 @@ class StreamSession:
             return
         self._ring.write(samples)
         for decision in self._detector.push(samples):
-            for event in self._segmenter.push(decision.is_speech, decision.end):
+            for event in self._segmenter.push(decision.is_speech, decision.end, confident=decision.confident):
+                await self._on_segment_event(event)
+        if (quiet := self._detector.quiet_tail()) is not None:  # the undecided remainder is silence
+            for event in self._segmenter.quiet_until(quiet):
                 await self._on_segment_event(event)
         self._release()
         self._partials.maybe_ask()

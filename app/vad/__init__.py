@@ -7,7 +7,7 @@ utterance boundaries. Offsets are absolute sample offsets at 16 kHz::
     detector = VoiceDetector(options.vad)
     segmenter = Segmenter(options.vad)
     for decision in detector.push(chunk):
-        for event in segmenter.push(decision.is_speech, decision.end):
+        for event in segmenter.push(decision.is_speech, decision.end, confident=decision.confident):
             ...  # SpeechStart / UtteranceEnd
     segmenter.force_end(detector.offset, "finalize")
 """

@@ -40,6 +40,14 @@ ENERGY_FLOOR_DBFS = -45.0
 HOLD_FRAMES = 32
 """Once Silero confirms speech it runs on every frame until it has heard ~1 s (32 frames) without speech."""
 
+WEAK_DB = 16.0
+"""A speech frame this far below the stream's speech level (dB) is *weak*: a breath, a fading
+consonant, the tail Silero still calls speech after a word. Weak frames keep an utterance going,
+but its end is counted from the last confident frame before them (see the segmenter's hangover)."""
+
+LEVEL_WEIGHT = 0.1
+"""Weight of a confident speech frame in the running speech level."""
+
 _ENERGY_FLOOR_SQUARED = 10.0 ** (ENERGY_FLOOR_DBFS / 10.0)
 
 
@@ -54,6 +62,9 @@ class FrameDecision:
     webrtc: bool | None = None
     #: Silero's speech probability, None when Silero did not run on this frame
     probability: float | None = None
+    #: speech by the onset rule (not only by the hysteresis that holds it): Silero's probability reached
+    #: its threshold, or, without Silero, the frame is speech
+    confident: bool = False
 
 
 class VoiceDetector:
@@ -66,6 +77,7 @@ class VoiceDetector:
         self._silero = _silero(vad)
         self._last_speech = False
         self._hold = 0  # frames Silero keeps running whatever WebRTC says
+        self._level_db: float | None = None  # running level of confident speech frames
 
     @property
     def options(self) -> VadOptions:
@@ -94,6 +106,17 @@ class VoiceDetector:
         chunk = as_mono_float32(samples)
         return [self._decide(start, frame) for start, frame in self._frames.frames(chunk)]
 
+    def quiet_tail(self) -> int | None:
+        """The end of the audio received when the samples carried past the last whole frame (less than
+        a frame, not decided yet) are clearly quiet: weak by :data:`WEAK_DB`, or under the energy floor.
+        Lets the segmenter count them as silence now instead of when the next chunk completes their
+        frame (up to a chunk later)."""
+        carried = self._frames.carried()
+        if not len(carried):
+            return None
+        threshold = ENERGY_FLOOR_DBFS if self._level_db is None else self._level_db - WEAK_DB
+        return self._frames.offset if _db(carried) < threshold else None
+
     def skip(self, samples: int) -> None:
         """Account for ``samples`` of audio lost after what was pushed (e.g. dropped on overflow).
 
@@ -116,16 +139,27 @@ class VoiceDetector:
         webrtc = self._webrtc.is_speech(frame) if self._webrtc is not None else None
         probability: float | None = None
         if self._silero is None:
-            speech = webrtc if webrtc is not None else _loud(frame)
+            speech = confident = webrtc if webrtc is not None else _loud(frame)
         elif webrtc is False and not self._hold:
             self._silero.skip(frame)
-            speech = False
+            speech = confident = False
         else:
             probability = self._silero.probability(frame)
             speech = self._silero.is_speech(probability, self._last_speech)
+            confident = self._silero.is_speech(probability, False) and self._loud_enough(frame)
             self._hold = HOLD_FRAMES if speech else max(0, self._hold - 1)
         self._last_speech = speech
-        return FrameDecision(start, end, speech, webrtc, probability)
+        return FrameDecision(start, end, speech, webrtc, probability, confident)
+
+    def _loud_enough(self, frame: Audio) -> bool:
+        """Whether a speech frame is within :data:`WEAK_DB` of the speech level (and updates the level)."""
+        db = _db(frame)
+        if self._level_db is None:
+            self._level_db = db
+        if db < self._level_db - WEAK_DB:
+            return False
+        self._level_db += LEVEL_WEIGHT * (db - self._level_db)
+        return True
 
 
 def _webrtc(vad: VadOptions) -> WebRtcScorer | None:
@@ -134,6 +168,11 @@ def _webrtc(vad: VadOptions) -> WebRtcScorer | None:
 
 def _silero(vad: VadOptions) -> SileroScorer | None:
     return SileroScorer(vad.silero) if vad.silero.enabled else None
+
+
+def _db(samples: Audio) -> float:
+    """Mean power in dB re full scale."""
+    return 10.0 * math.log10(float(np.dot(samples, samples)) / len(samples) + 1e-12)
 
 
 def _loud(frame: Audio) -> bool:

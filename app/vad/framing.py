@@ -59,6 +59,10 @@ class FrameSplitter:
         """Absolute offset of the end of all audio received (whole frames plus the carry)."""
         return self._framed + self._fill
 
+    def carried(self) -> Audio:
+        """The samples carried, waiting for the rest of their frame (a view: do not keep it)."""
+        return self._carry[: self._fill]
+
     @property
     def pending(self) -> int:
         """Samples carried, waiting for the rest of their frame."""

@@ -46,6 +46,10 @@ TAIL_PAD_S = 0.2
 PENDING_GAP_S = 0.1
 """The longest silence allowed between the speech frames of an unconfirmed start."""
 
+HANGOVER_S = 0.3
+"""Speech held only by the VAD's hysteresis, after the last confident speech frame, for at most this
+long is the VAD's hangover, not speech: the silence that ends an utterance counts from before it."""
+
 
 class SegmenterState(enum.Enum):
     IDLE = "idle"  # silence
@@ -95,6 +99,7 @@ class SegmenterParams:
     hard_cap: int
     tail_pad: int
     pending_gap: int
+    hangover: int
 
     @classmethod
     def from_options(cls, vad: VadOptions, sample_rate: int = SAMPLE_RATE) -> SegmenterParams:
@@ -110,6 +115,7 @@ class SegmenterParams:
             hard_cap=samples(HARD_CAP_S),
             tail_pad=samples(TAIL_PAD_S),
             pending_gap=samples(PENDING_GAP_S),
+            hangover=samples(HANGOVER_S),
         )
 
 
@@ -143,6 +149,7 @@ class Segmenter:
         self._first_speech = 0  # start of the candidate's first speech frame (PENDING)
         self._speech = 0  # samples of speech in the candidate (PENDING)
         self._last_speech = start_offset  # end of the latest speech frame
+        self._last_confident = start_offset  # end of the latest frame that was speech by the onset rule
         self._heard_speech = False
 
     # ------------------------------------------------------------------ views
@@ -188,8 +195,11 @@ class Segmenter:
 
     # ------------------------------------------------------------------ input
 
-    def push(self, is_speech: bool, frame_end: int, *, frame_start: int | None = None) -> list[Event]:
-        """Feed one frame's verdict; ``frame_start`` defaults to ``frame_end`` minus one 512-sample frame.
+    def push(
+        self, is_speech: bool, frame_end: int, *, frame_start: int | None = None, confident: bool | None = None
+    ) -> list[Event]:
+        """Feed one frame's verdict; ``frame_start`` defaults to ``frame_end`` minus one 512-sample frame;
+        ``confident`` (default: ``is_speech``): speech by the VAD's onset rule, not only by its hysteresis.
 
         Frames must not overlap or go back in time; a gap between frames (lost
         audio) counts as silence.
@@ -204,6 +214,8 @@ class Segmenter:
             ended = self._maybe_end(is_speech, start, frame_end)
             if ended is not None:
                 events.append(ended)
+        if is_speech and (is_speech if confident is None else confident):
+            self._last_confident = frame_end
         if is_speech:
             started = self._on_speech(start, frame_end)
             if started is not None:
@@ -211,6 +223,23 @@ class Segmenter:
         elif self._state is SegmenterState.PENDING and frame_end - self._last_speech > self.params.pending_gap:
             self._move(SegmenterState.IDLE)  # a blip: dropped
         return events
+
+    def quiet_until(self, offset: int) -> list[Event]:
+        """The audio from the last frame pushed up to ``offset`` (less than a frame, not decided by the
+        VAD yet) is known to be quiet: end the utterance in progress if its silence is long enough
+        by then, instead of a chunk later. Frames pushed later still start at the last frame's end."""
+        if self._state is not SegmenterState.SPEAKING or offset <= self._clock:
+            return []
+        p = self.params
+        if offset - self._speech_end() >= p.post_silence:
+            return [self._end(self._last_speech + min(p.tail_pad, offset - self._last_speech), "silence")]
+        return []
+
+    def _speech_end(self) -> int:
+        """Where the silence that ends an utterance starts: the last confident frame's end when only the
+        VAD's hangover (weak speech, at most ``hangover`` long) followed it, else the last speech frame's."""
+        last = self._last_speech
+        return self._last_confident if last - self._last_confident <= self.params.hangover else last
 
     def force_end(self, offset: int, reason: EndReason) -> list[Event]:
         """End the utterance in progress at ``offset`` (the end of the audio received) for ``reason``.
@@ -259,7 +288,7 @@ class Segmenter:
             return self._end(min(last + p.tail_pad, start, self._start + p.hard_cap), "max_length")
         # silence so far: up to this frame's end, or up to its start when it is speech (a gap of lost audio)
         silence = (start if is_speech else end) - last
-        if silence >= p.post_silence:
+        if silence >= p.post_silence or (not is_speech and end - self._speech_end() >= p.post_silence):
             return self._end(last + min(p.tail_pad, silence), "silence")
         if silence >= p.split_pause and end - self._start >= p.max_utterance:
             return self._end(last + min(p.tail_pad, silence), "max_length")

@@ -361,3 +361,53 @@ def test_random_streams_keep_the_invariants() -> None:
             previous_end = e.end
         # events alternate start, end, start, end …
         assert [type(e) for e in s.events] == [SpeechStart, UtteranceEnd] * len(starts)
+
+
+def _weak(s: Script, seconds: float) -> list[Event]:
+    """Speech held only by the VAD's hysteresis or too quiet to be confident (``confident=False``)."""
+    new: list[Event] = []
+    for _ in range(frames_for(seconds)):
+        s.t += F
+        new += s.seg.push(True, s.t, confident=False)
+    s.events += new
+    return new
+
+
+def test_the_vads_hangover_is_not_counted_as_speech_when_ending() -> None:
+    s = script(post_speech_silence=0.6)
+    s.speech(1.0)
+    confident_end = s.t
+    _weak(s, 0.2)  # a fading tail the VAD still calls speech
+    weak_end = s.t
+    found_at = None
+    for _ in range(frames_for(1.0)):
+        if s.run(False, 1):
+            found_at = s.t
+            break
+    # found post_speech_silence after the confident speech, not after the tail …
+    assert found_at is not None and found_at - confident_end < round(0.6 * SR) + F
+    assert found_at < weak_end + round(0.6 * SR)
+    (end,) = s.ends()
+    assert end.end == weak_end + round(0.2 * SR)  # … and its audio keeps the tail (and the tail pad)
+
+
+def test_long_quiet_speech_is_speech() -> None:
+    s = script(post_speech_silence=0.6)
+    s.speech(1.0)
+    _weak(s, 0.9)  # longer than the hangover: a quiet word, not a tail
+    assert s.ends() == []
+    s.silence(0.5)
+    assert s.ends() == []  # 0.5 s after the quiet speech: not yet
+    s.silence(0.2)
+    assert len(s.ends()) == 1
+
+
+def test_a_quiet_remainder_ends_the_utterance_without_waiting_for_the_next_frame() -> None:
+    s = script(post_speech_silence=0.6)
+    s.speech(1.0)
+    speech_end = s.t
+    s.run(False, frames_for(0.6) - 1)  # one frame short of the silence that ends it
+    assert s.ends() == []
+    assert s.seg.quiet_until(s.t + 100) == []  # not enough yet
+    (end,) = s.seg.quiet_until(speech_end + round(0.6 * SR))
+    assert isinstance(end, UtteranceEnd) and end.reason == "silence"

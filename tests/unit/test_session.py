@@ -316,7 +316,7 @@ async def test_final_reuses_the_speculative_call_made_in_the_pause(shared_data: 
 async def test_speech_after_a_short_pause_discards_the_speculation(shared_data: Path) -> None:
     run = Run()
     await run.start()
-    a = load_audio(shared_data / "clips" / "sb_spk2_snt1.wav")
+    a = load_audio(shared_data / "clips" / "sb_spk1_snt1.wav")  # its speech ends cleanly (no weak tail)
     b = load_audio(shared_data / "clips" / "sb_spk2_snt2.wav")
     pause = np.zeros(int(0.45 * SAMPLE_RATE), np.float32)  # longer than the speculation point, shorter than the end
     await run.send(
