@@ -38,3 +38,22 @@ def wav_bytes(pcm: bytes, rate: int = SAMPLE_RATE) -> bytes:
         w.setframerate(rate)
         w.writeframes(pcm)
     return buf.getvalue()
+
+
+def g711(pcm: bytes, law: str, rate: int = 8000) -> bytes:
+    """16 kHz PCM16 as raw G.711 (``mulaw`` / ``alaw``) at ``rate``, encoded by FFmpeg (PyAV): a
+    reference encoder independent of the decoder under test."""
+    import av
+
+    samples = np.frombuffer(pcm, "<i2").reshape(1, -1)
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=law) as container:
+        stream = container.add_stream(f"pcm_{law}", rate=rate, layout="mono")
+        assert isinstance(stream, av.AudioStream)
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.sample_rate = SAMPLE_RATE
+        for converted in resampler.resample(frame) + resampler.resample(None):
+            container.mux(stream.encode(converted))
+        container.mux(stream.encode(None))
+    return buf.getvalue()

@@ -12,7 +12,7 @@ from typing import Any
 from app import protocol as p
 from app.compat.common import Query, json_list
 from app.compat.options import Wanted
-from app.compat.text import plain_word, speaker_index
+from app.compat.text import plain_word, punctuated, speaker_index
 from app.errors import ConfigError
 
 ENCODINGS = {"pcm_s16le": "pcm_s16le", "pcm_mulaw": "pcm_mulaw", "ogg_opus": "ogg"}
@@ -92,14 +92,16 @@ def speaker(label: str | None) -> str | None:
     return chr(ord("A") + index) if index is not None and index < 26 else label
 
 
-def turn_words(ws: Sequence[p.Word], *, final: bool, formatted: bool, labels: bool) -> list[dict[str, Any]]:
+def turn_words(ws: Sequence[p.Word], *, final: bool, formatted: str | None, labels: bool) -> list[dict[str, Any]]:
+    """A turn's words; ``formatted``: the formatted turn's text, which its words' ``text`` follow."""
     out = []
-    for w in ws:
+    written = punctuated([w.word for w in ws], formatted) if formatted is not None else None
+    for i, w in enumerate(ws):
         item: dict[str, Any] = {
             "start": ms(w.start),
             "end": ms(w.end),
             "confidence": w.confidence,
-            "text": w.word if formatted else plain_word(w.word),
+            "text": written[i] if written is not None else plain_word(w.word),
             "word_is_final": final or bool(w.stable),
         }
         if labels:
@@ -126,7 +128,7 @@ def turn(
         "end_of_turn": final,
         "transcript": text,
         "end_of_turn_confidence": 1.0 if final else 0.0,
-        "words": turn_words(words, final=final, formatted=formatted, labels=streaming.speaker_labels),
+        "words": turn_words(words, final=final, formatted=text if formatted else None, labels=streaming.speaker_labels),
     }
     if streaming.speaker_labels and words:
         body["speaker_label"] = speaker(words[0].speaker)

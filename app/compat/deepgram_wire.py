@@ -13,7 +13,7 @@ from typing import Any
 from app import protocol as p
 from app.compat.common import Query
 from app.compat.options import Wanted
-from app.compat.text import model_uuid, plain_text, plain_word, speaker_index
+from app.compat.text import model_uuid, plain_text, plain_word, punctuated, speaker_index
 from app.errors import ConfigError
 
 CHANNEL = [0, 1]  # channel 0 of 1: a stereo stream is mixed to one channel
@@ -106,12 +106,14 @@ class Model:
         return {"name": self.requested, "version": self.served, "arch": "whisper"}
 
 
-def words(ws: Sequence[p.Word], listen: Listen) -> list[dict[str, Any]]:
+def words(ws: Sequence[p.Word], listen: Listen, text: str = "") -> list[dict[str, Any]]:
+    """Deepgram's words; ``punctuated_word`` as ``text`` (the formatted transcript) writes each."""
     out: list[dict[str, Any]] = []
-    for w in ws:
+    written = punctuated([w.word for w in ws], text)
+    for w, shown in zip(ws, written, strict=True):
         item: dict[str, Any] = {"word": plain_word(w.word), "start": w.start, "end": w.end, "confidence": w.confidence}
         if listen.punctuate:
-            item["punctuated_word"] = w.word
+            item["punctuated_word"] = shown
         if listen.diarize:
             item["speaker"] = speaker_index(w.speaker) or 0
         out.append(item)
@@ -149,7 +151,7 @@ def results(
                 {
                     "transcript": transcript(data.text, data.words, listen),
                     "confidence": data.confidence,
-                    "words": words(data.words, listen),
+                    "words": words(data.words, listen, data.text),
                 }
             ]
         },
@@ -202,13 +204,10 @@ def prerecorded(
     all_words = [w for f in finals for w in f.data.words]
     text = " ".join(transcript(f.data.text, f.data.words, listen) for f in finals)
     confidence = round(sum(w.confidence for w in all_words) / len(all_words), 4) if all_words else 0.0
+    listed = [item for f in finals for item in words(f.data.words, listen, f.data.text)]
     body: dict[str, Any] = {
         "metadata": meta,
-        "results": {
-            "channels": [
-                {"alternatives": [{"transcript": text, "confidence": confidence, "words": words(all_words, listen)}]}
-            ]
-        },
+        "results": {"channels": [{"alternatives": [{"transcript": text, "confidence": confidence, "words": listed}]}]},
     }
     if listen.utterances:
         body["results"]["utterances"] = [

@@ -29,6 +29,7 @@ from app.batch.job import BatchRequest, BatchResult, BatchTranscriber, Prepared
 from app.compat.common import authenticate, scheme_credential
 from app.compat.context import Compat
 from app.compat.options import Wanted, session_options
+from app.config import SessionOptions
 from app.errors import AudioError, AuthError, ConfigError, InvalidRequest, PayloadTooLarge, SttError
 from app.store.export import to_srt, to_vtt
 
@@ -84,37 +85,24 @@ async def translations(request: Request, compat: Compat) -> Response:
 
 
 async def _handle(request: Request, compat: Compat, *, translate: bool) -> Response:
+    form: FormData | None = None
     try:
         principal = authenticate(compat.gate, request, scheme_credential(request.headers.get("authorization"), ("bearer",)))
         batch = compat.prerecorded()
         form = await _form(request, compat.settings.prerecorded.max_upload_bytes)
+        fmt, stream, grains, options = _parameters(form, compat, translate=translate)
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise OpenAIError(400, "a 'file' part with the audio is required", param="file")
-        if not isinstance(form.get("model"), str) or not str(form.get("model")).strip():
-            raise OpenAIError(400, "'model' is required (any name: this server uses its own model)", param="model")
-        fmt = _field(form, "response_format") or "json"
-        if fmt not in FORMATS:
-            raise OpenAIError(400, f"response_format must be one of {', '.join(FORMATS)}", param="response_format")
-        stream = (_field(form, "stream") or "false").lower() == "true"
-        if stream and fmt not in ("json", "text"):
-            raise OpenAIError(400, "stream=true works with response_format json or text", param="stream")
-        _temperature(_field(form, "temperature"))
-        grains = {
-            str(g) for g in (*form.getlist("timestamp_granularities[]"), *form.getlist("timestamp_granularities"))
-        }
-        if not grains <= {"word", "segment"}:
-            raise OpenAIError(400, "timestamp_granularities[] takes word and segment", param="timestamp_granularities")
-        language = None if translate else _field(form, "language")
-        wanted = Wanted(language=language, prompt=_field(form, "prompt"), translate=translate)
-        options = session_options(compat.settings.default_options, wanted)
         data = await upload.read()
-        await upload.close()
         job = await batch.prepare(BatchRequest(principal.client_id, data, options))
     except OpenAIError as exc:
         return exc.response()
     except SttError as exc:
         return _from(exc).response()
+    finally:
+        if form is not None:
+            await form.close()  # the upload's temporary file
     if stream:
         return StreamingResponse(_events(batch, job), media_type="text/event-stream")
     try:
@@ -123,6 +111,24 @@ async def _handle(request: Request, compat: Compat, *, translate: bool) -> Respo
         log.warning("openai transcription failed: %s", exc.code)
         return _from(exc).response()
     return _render(result, fmt, grains, task="translate" if translate else "transcribe", language=options.language)
+
+
+def _parameters(form: FormData, compat: Compat, *, translate: bool) -> tuple[str, bool, set[str], SessionOptions]:
+    if not isinstance(form.get("model"), str) or not str(form.get("model")).strip():
+        raise OpenAIError(400, "'model' is required (any name: this server uses its own model)", param="model")
+    fmt = _field(form, "response_format") or "json"
+    if fmt not in FORMATS:
+        raise OpenAIError(400, f"response_format must be one of {', '.join(FORMATS)}", param="response_format")
+    stream = (_field(form, "stream") or "false").lower() == "true"
+    if stream and fmt not in ("json", "text"):
+        raise OpenAIError(400, "stream=true works with response_format json or text", param="stream")
+    _temperature(_field(form, "temperature"))
+    grains = {str(g) for g in (*form.getlist("timestamp_granularities[]"), *form.getlist("timestamp_granularities"))}
+    if not grains <= {"word", "segment"}:
+        raise OpenAIError(400, "timestamp_granularities[] takes word and segment", param="timestamp_granularities")
+    language = None if translate else _field(form, "language")
+    wanted = Wanted(language=language, prompt=_field(form, "prompt"), translate=translate)
+    return fmt, stream, grains, session_options(compat.settings.default_options, wanted)
 
 
 async def _form(request: Request, limit: int) -> FormData:

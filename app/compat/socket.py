@@ -23,6 +23,7 @@ from app.errors import InternalError, SttError
 log = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 64 * 1024  # a JSON control message
+_FLUSHING: set[asyncio.Task[None]] = set()  # flushes that outlive their socket's handler
 
 
 class VendorSocket(ABC):
@@ -137,9 +138,13 @@ class VendorSocket(ABC):
                 await self.session.stop()
 
     async def finish(self) -> None:
-        # a client that went away without ending the stream: its session is flushed and stored all the same
+        # a client that went away without ending the stream: its session is flushed and stored all the same,
+        # even when this handler is cancelled meanwhile (the flush runs as a task of its own)
         if self.session is not None and self.session.started and not self.session.stopping:
-            await self.stop()
+            flush = asyncio.create_task(self.stop(), name=f"{self.name}-flush-{self.session_id}")
+            _FLUSHING.add(flush)
+            flush.add_done_callback(_FLUSHING.discard)
+            await asyncio.shield(flush)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._pump is not None:

@@ -28,3 +28,10 @@ def speaker_index(label: str | None) -> int | None:
 def model_uuid(name: str) -> str:
     """A stable id for a model name (Deepgram's responses carry one)."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"rtstt:model:{name}"))
+
+
+def punctuated(words: list[str], text: str) -> list[str]:
+    """The words as the formatted ``text`` writes them (capitals, final period), where the text has a
+    token a word; the words themselves otherwise."""
+    tokens = text.split()
+    return tokens if len(tokens) == len(words) else words

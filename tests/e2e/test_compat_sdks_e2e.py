@@ -154,7 +154,7 @@ def test_assemblyai_streaming_turns_and_termination(serve_url: str, shared_data:
     client.on(StreamingEvents.Turn, lambda _, e: events["turn"].append(e))
     client.on(StreamingEvents.Termination, lambda _, e: (events["end"].append(e), done.set()))
     client.on(StreamingEvents.Error, lambda _, e: (events["error"].append(e), done.set()))
-    client.connect(StreamingParameters(sample_rate=16000, format_turns=True, max_turn_silence=600))
+    client.connect(StreamingParameters(sample_rate=16000, format_turns=True, max_turn_silence=600, speaker_labels=True))
 
     def paced() -> Any:
         for i in range(0, len(pcm), CHUNK):
@@ -176,6 +176,7 @@ def test_assemblyai_streaming_turns_and_termination(serve_url: str, shared_data:
     assert wer("she had your dark suit in greasy wash water all year", formatted[1].transcript) <= 0.2
     assert formatted[0].transcript[0].isupper() and all(w.word_is_final for w in formatted[0].words)
     assert events["end"][0].audio_duration_seconds == round(len(pcm) / 32000)
+    assert formatted[0].speaker_label == "A" and formatted[1].speaker_label == "B"  # two voices
 
 
 def test_assemblyai_refuses_a_bad_key(serve_url: str) -> None:
