@@ -12,7 +12,7 @@ from app.enrich.enrichers import Enrichment
 from app.service.routes import build_app
 from app.store import TranscriptStore
 from deployments.metrics import RayMetrics
-from deployments.remote import HandleAnalyzer, HandleEmbedder, HandleTranscriber, RayDirectory
+from deployments.remote import DeploymentPort, RayDirectory
 
 
 @serve.deployment(
@@ -40,8 +40,8 @@ class Ingress:
         if main is not None:
             enrichment = None
             if diarizer is not None and analyzer is not None:
-                enrichment = Enrichment(settings.enrichment, HandleEmbedder(diarizer), HandleAnalyzer(analyzer))
-            self.batch = BatchTranscriber(settings, HandleTranscriber(main), enrichment=enrichment, store=self.store)
+                enrichment = Enrichment(settings.enrichment, DeploymentPort(diarizer), DeploymentPort(analyzer))
+            self.batch = BatchTranscriber(settings, DeploymentPort(main), enrichment=enrichment, store=self.store)
 
     async def __serve_build_asgi_app__(self) -> Starlette:
         await self.directory.refresh()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.config import VadOptions
+from app.options import VadOptions
 from app.transcript import SAMPLE_RATE, Audio
 from app.vad import Segmenter, UtteranceEnd, VoiceDetector
 

@@ -25,12 +25,13 @@ from app.audio.g711 import g711_to_float
 from app.audio.pcm import pcm16_to_float
 from app.audio.resample import resample
 from app.batch.cut import Span, cut
-from app.config import ServerSettings, SessionOptions
+from app.config import ServerSettings
 from app.enrich.enrichers import Enrichment
 from app.errors import AudioTooLong, StorageUnavailable, TooManyJobs, UndecodableAudio
+from app.options import SessionOptions
 from app.session import results
-from app.session.controller import Clock, FinalEnricher, SystemClock
-from app.session.host import new_session_id
+from app.session.ids import new_session_id
+from app.session.ports import Clock, FinalEnricher, SystemClock
 from app.session.timeline import Timeline
 from app.store import TranscriptStore
 from app.streaming.guards import clean

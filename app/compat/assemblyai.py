@@ -30,7 +30,7 @@ from app.compat.context import Compat
 from app.compat.live import LiveSession
 from app.compat.options import session_options
 from app.compat.socket import VendorSocket
-from app.errors import AuthError, ConfigError, SttError, TooManyRequests, TooManySessions
+from app.errors import AuthError, ConfigError, LimitError, SttError, TooManyRequests, TooManySessions
 
 #: the host's close codes (by end reason) as AssemblyAI's; None: a normal Termination
 ENDS: dict[int, tuple[int, str] | None] = {
@@ -58,11 +58,13 @@ class AssemblyAIStream(VendorSocket):
         self.last_frame = self.opened_at
         self.fatal: tuple[int, str] | None = None
 
-    async def run(self) -> None:
+    async def handle(self) -> None:
         compat = self.compat
         await self.ws.accept()
         try:
-            principal = authenticate(compat.gate, self.ws, credential(self.ws.headers, self.ws.query_params.get("token")))
+            principal = authenticate(
+                compat.gate, self.ws, credential(self.ws.headers, self.ws.query_params.get("token"))
+            )
         except (AuthError, TooManyRequests) as exc:
             await self.refuse(wire.UNAUTHORIZED, f"Unauthorized Connection: {exc.message}")
             return
@@ -70,11 +72,12 @@ class AssemblyAIStream(VendorSocket):
             self.streaming, wanted = wire.parse(query_of(self.ws.query_params))
             options = session_options(compat.settings.default_options, wanted)
             self.session = LiveSession(compat.directory, compat.settings, compat.metrics, principal.client_id)
+            self.count_connection(principal.client_id)
             await self.start(options)
         except ConfigError as exc:
             await self.refuse(wire.INVALID_INPUT, f"Invalid Configuration: {exc.message}")
             return
-        except TooManySessions as exc:
+        except LimitError as exc:
             await self.refuse(wire.TOO_MANY, f"Unauthorized Connection: {exc.message}")
             return
         except SttError as exc:

@@ -13,7 +13,7 @@ from app import protocol as p
 from app.compat.common import Query, json_list
 from app.compat.options import Wanted
 from app.compat.text import plain_word, punctuated, speaker_index
-from app.errors import ConfigError
+from app.errors import AudioTooFast, ConfigError, FrameTooLarge, InvalidMessage, MisalignedAudio, UndecodableAudio
 
 ENCODINGS = {"pcm_s16le": "pcm_s16le", "pcm_mulaw": "pcm_mulaw", "ogg_opus": "ogg"}
 
@@ -21,12 +21,11 @@ ENCODINGS = {"pcm_s16le": "pcm_s16le", "pcm_mulaw": "pcm_mulaw", "ogg_opus": "og
 SERVER_ERROR, INVALID_INPUT, TOO_FAST, EXPIRED, TOO_MANY, UNAUTHORIZED = 3005, 3006, 3007, 3008, 3009, 1008
 #: core error codes (non-fatal) → the Warning code they are reported with
 WARNING_CODES = {
-    "audio_too_fast": TOO_FAST,
-    "undecodable_audio": INVALID_INPUT,
-    "misaligned_audio": INVALID_INPUT,
-    "frame_too_large": INVALID_INPUT,
-    "invalid_message": INVALID_INPUT,
-    "invalid_options": INVALID_INPUT,
+    AudioTooFast.code: TOO_FAST,
+    UndecodableAudio.code: INVALID_INPUT,
+    MisalignedAudio.code: INVALID_INPUT,
+    FrameTooLarge.code: INVALID_INPUT,
+    InvalidMessage.code: INVALID_INPUT,
 }
 
 

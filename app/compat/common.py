@@ -3,7 +3,6 @@ request bodies, refusing a WebSocket handshake."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +12,7 @@ from starlette.websockets import WebSocket
 
 from app.auth import Principal
 from app.errors import ConfigError, InvalidRequest, PayloadTooLarge
+from app.safejson import JsonRejected, parse_json
 from app.service.gate import Gate
 
 _TRUE = {"true", "1", "yes", "on"}
@@ -84,8 +84,8 @@ def json_list(name: str, raw: str | None) -> list[str]:
     if raw is None:
         return []
     try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
+        value = parse_json(raw)
+    except JsonRejected:
         raise ConfigError(f"{name} must be a JSON list of strings") from None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or len(value) > MAX_LIST:
         raise ConfigError(f"{name} must be a JSON list of at most {MAX_LIST} strings")

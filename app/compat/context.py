@@ -8,6 +8,7 @@ from app.batch.job import BatchTranscriber
 from app.config import ServerSettings
 from app.errors import ServiceUnavailable
 from app.metrics import Metrics
+from app.service.connection import ReplicaState
 from app.service.gate import Gate
 from app.service.ports import Directory
 
@@ -19,6 +20,7 @@ class Compat:
     directory: Directory
     metrics: Metrics
     batch: BatchTranscriber | None = None  # pre-recorded transcription; None: those endpoints answer 503
+    replica: ReplicaState | None = None  # the ingress replica's socket counts (max_connections_per_client)
 
     @property
     def model(self) -> str:

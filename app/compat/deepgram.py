@@ -15,6 +15,7 @@ be decoded ends the stream (its finals first) with close 1008 ``DATA-0000``; an 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from datetime import UTC, datetime
 from typing import Any
@@ -28,8 +29,17 @@ from app.compat.context import Compat
 from app.compat.live import LiveSession
 from app.compat.options import PENDING, session_options
 from app.compat.socket import VendorSocket
-from app.errors import AudioError, AuthError, ConfigError, SttError, TooManyRequests, TooManySessions
-from app.session.host import new_session_id
+from app.errors import (
+    AudioError,
+    AuthError,
+    ConfigError,
+    LimitError,
+    SttError,
+    TooManyRequests,
+    TooManySessions,
+    UndecodableAudio,
+)
+from app.session.ids import new_session_id
 
 SCHEMES = ("token", "bearer")
 #: the host's close codes (by end reason) as Deepgram's close code and reason
@@ -61,7 +71,7 @@ class DeepgramLive(VendorSocket):
         self.reasons: dict[int, str] = {}  # utterance id → why it ended
         self.fatal: tuple[int, str] | None = None
 
-    async def run(self) -> None:
+    async def handle(self) -> None:
         compat = self.compat
         found, subprotocol = credential(self.ws.headers, list(self.ws.scope.get("subprotocols", [])))
         request_id = new_session_id()
@@ -74,11 +84,12 @@ class DeepgramLive(VendorSocket):
             self.listen, wanted = wire.parse(query_of(self.ws.query_params), live=True)
             self.options = session_options(compat.settings.default_options, wanted)
             self.session = LiveSession(compat.directory, compat.settings, compat.metrics, principal.client_id)
+            self.count_connection(principal.client_id)
             await self.session.check_capacity()
         except ConfigError as exc:
             await refuse_handshake(self.ws, 400, wire.http_error(400, exc.message, request_id))
             return
-        except TooManySessions as exc:
+        except LimitError as exc:
             await refuse_handshake(self.ws, 429, wire.http_error(429, exc.message, request_id))
             return
         self.model = wire.Model(self.listen.model, compat.model)
@@ -89,7 +100,14 @@ class DeepgramLive(VendorSocket):
             except SttError as exc:
                 await self.fail(exc)
                 return
+        else:  # the session starts at the first audio: a socket that sends none is closed in time
+            self.spawn(self._start_deadline())
         await self.serve()
+
+    async def _start_deadline(self) -> None:
+        await asyncio.sleep(self.compat.settings.limits.start_timeout_s)
+        if self.session is not None and not self.session.started:
+            await self.close(1011, "NET-0001")
 
     # ------------------------------------------------------------------ client frames
 
@@ -174,7 +192,7 @@ class DeepgramLive(VendorSocket):
                 )
                 return [result, wire.utterance_end(msg)] if paused and listen.utterance_end else [result]
             case p.Error():
-                if msg.code == "undecodable_audio":  # Deepgram ends such a stream: flush, then close DATA-0000
+                if msg.code == UndecodableAudio.code:  # Deepgram ends such a stream: flush, then close DATA-0000
                     if self.fatal is None:
                         self.fatal = DATA_ERROR
                         self.spawn(self.stop())

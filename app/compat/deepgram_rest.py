@@ -8,7 +8,6 @@ server has no network egress. Errors are Deepgram's ``{"err_code", "err_msg", "r
 
 from __future__ import annotations
 
-import json
 import logging
 
 from starlette.requests import Request
@@ -21,26 +20,17 @@ from app.compat.common import authenticate, query_of, read_body, scheme_credenti
 from app.compat.context import Compat
 from app.compat.deepgram import SCHEMES
 from app.compat.options import session_options
-from app.errors import AudioError, AuthError, ConfigError, InvalidRequest, SttError
-from app.session.host import new_session_id
+from app.errors import InvalidRequest, SttError
+from app.safejson import JsonRejected, parse_json
+from app.session.ids import new_session_id
 
 log = logging.getLogger(__name__)
 
 MAX_JSON_BYTES = 64 * 1024
-#: error classes → HTTP status (Deepgram answers bad audio with 400)
-_STATUS = {4401: 401, 4403: 403, 4429: 429, 4503: 503}
-
-
-def _status(exc: SttError) -> int:
-    if exc.code == "payload_too_large":
-        return 413
-    if isinstance(exc, AudioError | ConfigError | InvalidRequest) or exc.close_code == 4400:
-        return 400
-    return _STATUS.get(exc.close_code, 500)
 
 
 def _error(exc: SttError, request_id: str) -> JSONResponse:
-    status = _status(exc)
+    status = exc.http_status  # bad audio is a 400, as Deepgram answers it
     message = exc.message if status != 500 else "internal server error"
     return JSONResponse(wire.http_error(status, message, request_id), status_code=status)
 
@@ -63,7 +53,7 @@ async def listen(request: Request, compat: Compat) -> Response:
             raise InvalidRequest("the request body is empty; send the audio file as the body")
         result = await batch.transcribe(BatchRequest(principal.client_id, data, options, raw))
     except SttError as exc:
-        if _status(exc) == 500:
+        if exc.http_status >= 500:
             log.warning("deepgram pre-recorded request failed: %s", exc.code)
         return _error(exc, request_id)
     model = wire.Model(listen_params.model, compat.model)
@@ -82,8 +72,8 @@ async def listen(request: Request, compat: Compat) -> Response:
 async def _refuse_url(request: Request) -> None:
     raw = await read_body(request, MAX_JSON_BYTES)
     try:
-        body = json.loads(raw or b"{}")
-    except json.JSONDecodeError:
+        body = parse_json(raw or b"{}")
+    except JsonRejected:
         raise InvalidRequest("Content-type was application/json, but the JSON payload could not be read") from None
     if isinstance(body, dict) and "url" in body:
         raise InvalidRequest(
@@ -100,14 +90,13 @@ async def grant(request: Request, compat: Compat) -> Response:
         principal = authenticate(compat.gate, request, scheme_credential(request.headers.get("authorization"), SCHEMES))
         raw = await read_body(request, MAX_JSON_BYTES)
         try:
-            body = json.loads(raw) if raw.strip() else {}
-        except json.JSONDecodeError:
+            body = parse_json(raw) if raw.strip() else {}
+        except JsonRejected:
             raise InvalidRequest("the request body is not valid JSON") from None
         ttl = body.get("ttl_seconds", 30) if isinstance(body, dict) else None
         if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 1 <= ttl <= 3600:
             raise InvalidRequest("ttl_seconds must be a number from 1 to 3600")
         token, expires_in = mint_token(compat.settings.auth, principal, ttl_s=int(ttl))
-    except (AuthError, InvalidRequest, ConfigError) as exc:
-        status = 403 if exc.code == "forbidden" else _status(exc)
-        return JSONResponse(wire.http_error(status, exc.message, request_id), status_code=status)
+    except SttError as exc:
+        return _error(exc, request_id)
     return JSONResponse({"access_token": token, "expires_in": expires_in})

@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from app import protocol as p
-from app.config import ServerSettings, SessionOptions
+from app.config import ServerSettings
 from app.errors import TooManySessions
 from app.metrics import Metrics
+from app.options import SessionOptions
 from app.service.ports import Directory, HostPort
-from app.session.host import new_session_id
+from app.session.ids import new_session_id
 
 POLL_TIMEOUT_S = 20.0
 
@@ -45,7 +46,7 @@ class LiveSession:
 
     async def check_capacity(self) -> None:
         limit = self.settings.limits.max_sessions_per_client
-        if await self.directory.count_client(self.client_id) >= limit:
+        if len(await self.directory.client_sessions(self.client_id)) >= limit:
             raise TooManySessions(f"client has {limit} sessions open, the most allowed")
 
     async def start(self, options: SessionOptions) -> None:
@@ -53,6 +54,13 @@ class LiveSession:
         await self.check_capacity()
         start = p.StartStream(options=options)
         reply = await self._host.start(self.session_id, self.client_id, start.model_dump_json(), standalone=True)
+        # the check and the start are an await apart: of parallel starts the first ``limit`` are kept, as
+        # on this service's own sockets
+        limit = self.settings.limits.max_sessions_per_client
+        ranked = sorted(await self.directory.client_sessions(self.client_id))
+        if self.session_id not in {sid for _, sid in ranked[:limit]}:
+            await self._host.abandon(self.session_id, self.client_id)
+            raise TooManySessions(f"client has {limit} sessions open, the most allowed")
         self._cursor = reply.cursor
         self.options = options
         audio = options.audio

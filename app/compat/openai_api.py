@@ -29,8 +29,8 @@ from app.batch.job import BatchRequest, BatchResult, BatchTranscriber, Prepared
 from app.compat.common import authenticate, scheme_credential
 from app.compat.context import Compat
 from app.compat.options import Wanted, session_options
-from app.config import SessionOptions
 from app.errors import AudioError, AuthError, ConfigError, InvalidRequest, PayloadTooLarge, SttError
+from app.options import SessionOptions
 from app.store.export import to_srt, to_vtt
 
 log = logging.getLogger(__name__)
@@ -50,27 +50,27 @@ class OpenAIError(Exception):
         *,
         kind: str = "invalid_request_error",
         param: str | None = None,
-        code: str | None = None,
+        openai_code: str | None = None,
     ) -> None:
         super().__init__(message)
-        self.status, self.message, self.kind, self.param, self.code = status, message, kind, param, code
+        self.status, self.message, self.kind, self.param, self.openai_code = status, message, kind, param, openai_code
 
     def response(self) -> JSONResponse:
-        body = {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
+        body = {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.openai_code}}
         return JSONResponse(body, status_code=self.status)
 
 
 def _from(exc: SttError) -> OpenAIError:
     if isinstance(exc, AuthError):
-        return OpenAIError(401, exc.message, code="invalid_api_key")
+        return OpenAIError(401, exc.message, openai_code="invalid_api_key")
     if isinstance(exc, PayloadTooLarge):
-        return OpenAIError(413, exc.message, param="file", code="file_too_large")
+        return OpenAIError(413, exc.message, param="file", openai_code="file_too_large")
     if isinstance(exc, AudioError):
-        return OpenAIError(400, exc.message, param="file", code="invalid_file")
+        return OpenAIError(400, exc.message, param="file", openai_code="invalid_file")
     if isinstance(exc, ConfigError | InvalidRequest):
         return OpenAIError(400, exc.message)
     if exc.close_code == 4429:
-        return OpenAIError(429, exc.message, kind="rate_limit_error", code="rate_limit_exceeded")
+        return OpenAIError(429, exc.message, kind="rate_limit_error", openai_code="rate_limit_exceeded")
     if exc.close_code == 4503:
         return OpenAIError(503, exc.message, kind="server_error")
     return OpenAIError(500, "the server had an error while processing your request", kind="server_error")
@@ -87,7 +87,9 @@ async def translations(request: Request, compat: Compat) -> Response:
 async def _handle(request: Request, compat: Compat, *, translate: bool) -> Response:
     form: FormData | None = None
     try:
-        principal = authenticate(compat.gate, request, scheme_credential(request.headers.get("authorization"), ("bearer",)))
+        principal = authenticate(
+            compat.gate, request, scheme_credential(request.headers.get("authorization"), ("bearer",))
+        )
         batch = compat.prerecorded()
         form = await _form(request, compat.settings.prerecorded.max_upload_bytes)
         fmt, stream, grains, options = _parameters(form, compat, translate=translate)
@@ -192,7 +194,9 @@ async def _events(batch: BatchTranscriber, job: Prepared) -> AsyncIterator[str]:
         await task
     except SttError as exc:
         error = _from(exc)
-        yield _sse({"type": "error", "error": {"message": error.message, "type": error.kind, "code": error.code}})
+        yield _sse(
+            {"type": "error", "error": {"message": error.message, "type": error.kind, "code": error.openai_code}}
+        )
         return
     finally:
         task.cancel()

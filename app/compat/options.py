@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.config import FormattingOptions, SessionOptions
 from app.errors import ConfigError
+from app.options import FormattingOptions, SessionOptions
 
 #: option → whether this build's SessionOptions has it (session options of the languages work)
 PENDING: dict[str, bool] = {

@@ -17,8 +17,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from app import protocol as p
 from app.compat.context import Compat
 from app.compat.live import LiveSession
-from app.config import SessionOptions
 from app.errors import InternalError, SttError
+from app.options import SessionOptions
+from app.safejson import JsonRejected, parse_json
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,24 @@ class VendorSocket(ABC):
         self.closing = False
         self._pump: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._counted: str | None = None  # the client whose socket this replica counts
+
+    async def run(self) -> None:
+        try:
+            await self.handle()
+        finally:
+            if self._counted is not None and self.compat.replica is not None:
+                self.compat.replica.closed(self._counted)
+
+    @abstractmethod
+    async def handle(self) -> None:
+        """Authenticate, open the session, serve the socket."""
+
+    def count_connection(self, client_id: str) -> None:
+        """Counts this socket against ``limits.max_connections_per_client`` (raises TooManyConnections)."""
+        if self.compat.replica is not None:
+            self.compat.replica.opened(client_id, self.compat.settings.limits.max_connections_per_client)
+            self._counted = client_id
 
     # ------------------------------------------------------------------ for subclasses
 
@@ -168,8 +187,8 @@ def _parse(text: str) -> tuple[str | None, dict[str, Any]]:
     if len(text) > MAX_TEXT_CHARS:
         return None, {}
     try:
-        body = json.loads(text)
-    except json.JSONDecodeError:
+        body = parse_json(text)
+    except JsonRejected:
         return None, {}
     if not isinstance(body, dict) or not isinstance(body.get("type"), str):
         return None, {}

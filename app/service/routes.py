@@ -100,7 +100,7 @@ def build_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/v1/auth/token", token, methods=["POST"]),
         *rest_routes(store, gate, archive=_archive(settings) if store else None, on_error=error_response),
-        *compat_routes(Compat(settings, gate, directory, sink, batch)),
+        *compat_routes(Compat(settings, gate, directory, sink, batch, replica)),
         *web_routes(web_root or WEB_ROOT),
     ]
     return Starlette(routes=routes)
