@@ -30,7 +30,7 @@ from app.compat.context import Compat
 from app.compat.live import LiveSession
 from app.compat.options import session_options
 from app.compat.socket import VendorSocket
-from app.errors import AuthError, ConfigError, LimitError, SttError, TooManyRequests, TooManySessions
+from app.errors import AtCapacity, AuthError, ConfigError, LimitError, SttError, TooManyRequests, TooManySessions
 
 #: the host's close codes (by end reason) as AssemblyAI's; None: a normal Termination
 ENDS: dict[int, tuple[int, str] | None] = {
@@ -79,6 +79,9 @@ class AssemblyAIStream(VendorSocket):
             return
         except LimitError as exc:
             await self.refuse(wire.TOO_MANY, f"Unauthorized Connection: {exc.message}")
+            return
+        except AtCapacity as exc:
+            await self.refuse(wire.TRY_LATER, exc.message)
             return
         except SttError as exc:
             await self.fail(exc)
@@ -165,6 +168,8 @@ class AssemblyAIStream(VendorSocket):
             return wire.UNAUTHORIZED, f"Unauthorized Connection: {exc.message}"
         if isinstance(exc, TooManySessions):
             return wire.TOO_MANY, f"Unauthorized Connection: {exc.message}"
+        if isinstance(exc, AtCapacity):
+            return wire.TRY_LATER, exc.message
         return wire.SERVER_ERROR, "Session Cancelled: An error occurred"
 
     async def fail(self, exc: SttError | None) -> None:

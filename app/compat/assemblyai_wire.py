@@ -19,6 +19,7 @@ ENCODINGS = {"pcm_s16le": "pcm_s16le", "pcm_mulaw": "pcm_mulaw", "ogg_opus": "og
 
 #: AssemblyAI's close codes
 SERVER_ERROR, INVALID_INPUT, TOO_FAST, EXPIRED, TOO_MANY, UNAUTHORIZED = 3005, 3006, 3007, 3008, 3009, 1008
+TRY_LATER = 1013  # "Temporary server condition forced blocking client's request"
 #: core error codes (non-fatal) → the Warning code they are reported with
 WARNING_CODES = {
     AudioTooFast.code: TOO_FAST,

@@ -30,6 +30,7 @@ from app.compat.live import LiveSession
 from app.compat.options import PENDING, session_options
 from app.compat.socket import VendorSocket
 from app.errors import (
+    AtCapacity,
     AudioError,
     AuthError,
     ConfigError,
@@ -44,7 +45,7 @@ from app.session.ids import new_session_id
 SCHEMES = ("token", "bearer")
 #: the host's close codes (by end reason) as Deepgram's close code and reason
 CLOSES = {1000: (1000, ""), 1001: (1001, "server shutting down"), 4408: (1011, "NET-0001")}
-CLOSES |= {4409: (1008, "maximum session duration reached")}
+CLOSES |= {4409: (1008, "maximum session duration reached"), 1013: (1013, "at capacity; retry later")}
 DATA_ERROR = (1008, "DATA-0000")
 
 
@@ -89,8 +90,8 @@ class DeepgramLive(VendorSocket):
         except ConfigError as exc:
             await refuse_handshake(self.ws, 400, wire.http_error(400, exc.message, request_id))
             return
-        except LimitError as exc:
-            await refuse_handshake(self.ws, 429, wire.http_error(429, exc.message, request_id))
+        except (LimitError, AtCapacity) as exc:
+            await refuse_handshake(self.ws, exc.http_status, wire.http_error(exc.http_status, exc.message, request_id))
             return
         self.model = wire.Model(self.listen.model, compat.model)
         await self.ws.accept(subprotocol=subprotocol)

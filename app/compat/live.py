@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator
 
 from app import protocol as p
 from app.config import ServerSettings
-from app.errors import TooManySessions
 from app.metrics import Metrics
 from app.options import SessionOptions
+from app.service.admission import after_start, before_start
 from app.service.ports import Directory, HostPort
 from app.session.ids import new_session_id
 
@@ -45,22 +45,17 @@ class LiveSession:
         return self.options is not None
 
     async def check_capacity(self) -> None:
-        limit = self.settings.limits.max_sessions_per_client
-        if len(await self.directory.client_sessions(self.client_id)) >= limit:
-            raise TooManySessions(f"client has {limit} sessions open, the most allowed")
+        """The client's session limit and the service's capacity, before a start (an early refusal)."""
+        await before_start(self.directory, self.client_id, self.settings.limits)
 
     async def start(self, options: SessionOptions) -> None:
-        """Starts the session; raises the host's :class:`~app.errors.SttError` (too many sessions …)."""
+        """Starts the session; raises the host's :class:`~app.errors.SttError` (too many sessions, at
+        capacity …)."""
         await self.check_capacity()
         start = p.StartStream(options=options)
         reply = await self._host.start(self.session_id, self.client_id, start.model_dump_json(), standalone=True)
-        # the check and the start are an await apart: of parallel starts the first ``limit`` are kept, as
-        # on this service's own sockets
-        limit = self.settings.limits.max_sessions_per_client
-        ranked = sorted(await self.directory.client_sessions(self.client_id))
-        if self.session_id not in {sid for _, sid in ranked[:limit]}:
-            await self._host.abandon(self.session_id, self.client_id)
-            raise TooManySessions(f"client has {limit} sessions open, the most allowed")
+        # the check and the start are an await apart: of parallel starts the first ones are kept
+        await after_start(self.directory, self._host, self.session_id, self.client_id, self.settings.limits)
         self._cursor = reply.cursor
         self.options = options
         audio = options.audio

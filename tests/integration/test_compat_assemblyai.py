@@ -130,3 +130,14 @@ def test_token_errors(stack: Stack) -> None:
     assert stack.client.get("/v3/token?expires_in_seconds=60").status_code == 401
     bad = stack.client.get("/v3/token?expires_in_seconds=6000", headers=KEY)
     assert bad.status_code == 400 and "expires_in_seconds" in bad.json()["error"]
+
+
+def test_at_capacity_is_1013(serve: Callable[..., Stack]) -> None:
+    stack = serve(max_streams=1)
+    with stack.client.websocket_connect(WS, headers=KEY) as first:
+        assert first.receive_json()["type"] == "Begin"
+        with stack.client.websocket_connect(WS, headers=KEY) as second:
+            seen, code = until_closed(second)
+        assert code == 1013 and seen[0]["type"] == "Error" and seen[0]["error_code"] == 1013
+        _, code = terminate(first)
+    assert code == 1000

@@ -250,3 +250,13 @@ def test_prerecorded_errors_in_deepgram_shape(serve: Callable[..., Stack], share
         body = response.json()
         assert set(body) == {"err_code", "err_msg", "request_id"} and len(body["err_msg"]) < 300
     assert "network" in cases[1][0].json()["err_msg"]
+
+
+def test_at_capacity_refuses_the_handshake(serve: Callable[..., Stack]) -> None:
+    stack = serve(max_streams=1)
+    with stack.client.websocket_connect(LIVE, headers=TOKEN) as first:
+        with pytest.raises(WebSocketDenialResponse) as denied, stack.client.websocket_connect(LIVE, headers=TOKEN):
+            pass
+        assert denied.value.status_code == 503 and denied.value.json()["err_code"] == "SERVICE_UNAVAILABLE"
+        _, code, _ = close_stream(first)
+    assert code == 1000
