@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from app.auth import AuthSettings
+from app.batch.settings import PrerecordedSettings
 from app.enrich.settings import EnrichmentSettings
 from app.options import SessionOptions
 from app.options import Strict as _Strict
@@ -199,3 +200,4 @@ class ServerSettings(_Strict):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     enrichment: EnrichmentSettings = Field(default_factory=EnrichmentSettings)
+    prerecorded: PrerecordedSettings = Field(default_factory=PrerecordedSettings)

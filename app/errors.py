@@ -15,14 +15,16 @@ code as a string literal, so this module and the README's error table list the s
     │   ├── UnknownCommand         "unknown_command"
     │   ├── WrongFrameType         "wrong_frame_type"
     │   ├── InvalidState           "invalid_state"     command not allowed now
-    │   └── InvalidRequest         "invalid_request"   a bad REST path or query parameter
+    │   ├── InvalidRequest         "invalid_request"   a bad REST path or query parameter
+    │   └── PayloadTooLarge        "payload_too_large" HTTP 413: an upload over prerecorded.max_upload_bytes
     ├── AudioError                 bad audio; the frame is dropped, the session lives (close 4400)
     │   ├── FrameTooLarge          "frame_too_large"
     │   ├── MisalignedAudio        "misaligned_audio"  a byte count that is not whole samples
     │   ├── UndecodableAudio       "undecodable_audio"
     │   ├── AudioBeforeStart       "audio_before_start"
     │   ├── BufferOverflow         "buffer_overflow"   (the frame refused; the warning drops the oldest)
-    │   └── AudioTooFast           "audio_too_fast"
+    │   ├── AudioTooFast           "audio_too_fast"
+    │   └── AudioTooLong           "audio_too_long"    an upload over prerecorded.max_duration_s
     ├── TranscriptionFailed        "transcription_failed" one utterance lost to the model; the stream goes on
     ├── AuthError                  fatal
     │   ├── Unauthenticated        "unauthenticated"   close 4401, HTTP 401
@@ -30,7 +32,8 @@ code as a string literal, so this module and the README's error table list the s
     ├── LimitError                 fatal, close 4429, HTTP 429
     │   ├── TooManySessions        "too_many_sessions"
     │   ├── TooManyConnections     "too_many_connections"  sockets of one client on one ingress replica
-    │   └── TooManyRequests        "too_many_requests"     repeated failed authentication from one address
+    │   ├── TooManyRequests        "too_many_requests"     repeated failed authentication from one address
+    │   └── TooManyJobs            "too_many_jobs"     pre-recorded files transcribed at once (REST)
     ├── SessionNotFound            "session_not_found" close 4404, HTTP 404
     ├── SessionActive              "session_active"    HTTP 409 (DELETE of a session still streaming)
     ├── StreamEnded                "stream_ended"      close 1000 (audio after the session ended)
@@ -42,6 +45,7 @@ code as a string literal, so this module and the README's error table list the s
     ├── AtCapacity                 "at_capacity"       close 1013 ("try again later"), HTTP 503: the service
     │                                                  carries limits.max_streams streams already
     ├── StorageUnavailable         "storage_unavailable" close 4503, HTTP 503
+    ├── ServiceUnavailable         "service_unavailable" HTTP 503: pre-recorded transcription is off
     └── InternalError              "internal_error"    close 4500, HTTP 500 (never carries exception text)
 
     SttWarning                     base of ``warning`` messages (the stream goes on)
@@ -115,6 +119,12 @@ class InvalidRequest(ProtocolError):
     rest_only = True
 
 
+class PayloadTooLarge(ProtocolError):
+    code = "payload_too_large"
+    http_status = 413
+    rest_only = True
+
+
 class AudioError(SttError):
     code = "invalid_audio"
     close_code = 4400
@@ -131,6 +141,11 @@ class MisalignedAudio(AudioError):
 
 class UndecodableAudio(AudioError):
     code = "undecodable_audio"
+
+
+class AudioTooLong(AudioError):
+    code = "audio_too_long"
+    rest_only = True
 
 
 class AudioBeforeStart(AudioError):
@@ -184,6 +199,11 @@ class TooManyConnections(LimitError):
 
 class TooManyRequests(LimitError):
     code = "too_many_requests"
+
+
+class TooManyJobs(LimitError):
+    code = "too_many_jobs"
+    rest_only = True
 
 
 class SessionNotFound(SttError):
@@ -256,6 +276,14 @@ class StorageUnavailable(SttError):
     close_code = 4503
     http_status = 503
     fatal = True
+
+
+class ServiceUnavailable(SttError):
+    code = "service_unavailable"
+    close_code = 4503
+    http_status = 503
+    fatal = True
+    rest_only = True
 
 
 class InternalError(SttError):

@@ -25,12 +25,14 @@ def _range(lo: float, hi: float, default: float, description: str) -> Any:
     return Field(default=default, ge=lo, le=hi, description=f"{description} ({lo} to {hi})")
 
 
-AudioEncoding = Literal["pcm_s16le", "wav", "ogg", "mp3"]
+AudioEncoding = Literal["pcm_s16le", "pcm_mulaw", "pcm_alaw", "wav", "ogg", "mp3"]
 
 
 class AudioOptions(Strict):
     sample_rate: int = Field(16000, description="Hz of the audio the client sends (8000 to 48000); resampled to 16 kHz")
-    encoding: AudioEncoding = Field("pcm_s16le", description="raw little-endian PCM16, or a wav/ogg/mp3 stream")
+    encoding: AudioEncoding = Field(
+        "pcm_s16le", description="raw little-endian PCM16, raw G.711 mu-law or A-law (telephony), or wav/ogg/mp3"
+    )
     channels: int = Field(1, description="1 or 2; stereo is mixed down to mono")
     buffer_size: int = Field(
         512, description="expected samples a chunk (for pacing and docs; any size up to the frame limit is accepted)"

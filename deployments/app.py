@@ -43,4 +43,5 @@ def build_app(args: dict[str, Any]) -> Application:
     analyzer = Analyzer.bind(settings.enrichment.analysis.model_dump(mode="json"))
     pool = SessionHostPool.bind(settings, realtime, main, int(args.get("session_hosts", 2)), diarizer, analyzer)
     ingress = Ingress.options(num_replicas=int(args.get("ingress_replicas", 1)))
-    return ingress.bind(settings, pool)
+    # the ingress runs pre-recorded transcription (the compatible REST endpoints) on the same deployments
+    return ingress.bind(settings, pool, main, diarizer, analyzer)

@@ -6,11 +6,13 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 from starlette.applications import Starlette
 
+from app.batch.job import BatchTranscriber
 from app.config import ServerSettings
+from app.enrich.enrichers import Enrichment
 from app.service.routes import build_app
 from app.store import TranscriptStore
 from deployments.metrics import RayMetrics
-from deployments.remote import RayDirectory
+from deployments.remote import DeploymentPort, RayDirectory
 
 
 @serve.deployment(
@@ -21,17 +23,35 @@ from deployments.remote import RayDirectory
 )
 @serve.ingress()
 class Ingress:
-    def __init__(self, settings: ServerSettings, pool: DeploymentHandle) -> None:
+    def __init__(
+        self,
+        settings: ServerSettings,
+        pool: DeploymentHandle,
+        main: DeploymentHandle | None = None,
+        diarizer: DeploymentHandle | None = None,
+        analyzer: DeploymentHandle | None = None,
+    ) -> None:
         self.settings = settings
         self.directory = RayDirectory(pool)
         self.replica_id = serve.get_replica_context().replica_id.unique_id
-        # the REST API's reads: one store a replica, opened on first use
+        # the REST API's reads and the pre-recorded sessions: one store a replica, opened on first use
         self.store = TranscriptStore(settings.store) if settings.store.enabled else None
+        self.batch = None
+        if main is not None:
+            enrichment = None
+            if diarizer is not None and analyzer is not None:
+                enrichment = Enrichment(settings.enrichment, DeploymentPort(diarizer), DeploymentPort(analyzer))
+            self.batch = BatchTranscriber(settings, DeploymentPort(main), enrichment=enrichment, store=self.store)
 
     async def __serve_build_asgi_app__(self) -> Starlette:
         await self.directory.refresh()
         return build_app(
-            self.settings, self.directory, metrics=RayMetrics(), replica_id=self.replica_id, store=self.store
+            self.settings,
+            self.directory,
+            metrics=RayMetrics(),
+            replica_id=self.replica_id,
+            store=self.store,
+            batch=self.batch,
         )
 
     async def check_health(self) -> None:

@@ -1,6 +1,7 @@
 """Audio frames from the client to 16 kHz mono float32, one decoder per stream.
 
-``pcm_s16le`` frames are decoded on their own (each must hold whole samples);
+``pcm_s16le`` frames are decoded on their own (each must hold whole samples), and so are
+G.711 ``pcm_mulaw`` / ``pcm_alaw`` frames (one byte a sample);
 ``wav``, ``ogg`` and ``mp3`` are byte streams cut at arbitrary points, decoded
 incrementally as the bytes arrive (see :mod:`app.audio.encoded` for their error rule).
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol, assert_never
 
+from app.audio.g711 import G711Decoder, Law
 from app.audio.mp3 import Mp3Decoder
 from app.audio.ogg import OggDecoder
 from app.audio.pcm import pcm16_to_float
@@ -56,6 +58,9 @@ def make_decoder(options: AudioOptions, limits: Limits) -> AudioDecoder:
     encoding = options.encoding
     if encoding == "pcm_s16le":
         return PcmDecoder(options.sample_rate, options.channels, limits.max_frame_bytes)
+    if encoding == "pcm_mulaw" or encoding == "pcm_alaw":
+        law: Law = "mulaw" if encoding == "pcm_mulaw" else "alaw"
+        return G711Decoder(law, options.sample_rate, options.channels, limits.max_frame_bytes)
     if encoding == "wav":
         return WavDecoder(limits.max_encoded_frame_bytes)
     if encoding == "ogg":

@@ -1,4 +1,5 @@
-"""Whole-file decoding, for the file mode, tests and benchmarks (not the stream path)."""
+"""Whole-file decoding: the file mode, tests and benchmarks, and uploads to the pre-recorded endpoints
+(not the stream path)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 from app.audio.encoded import frame_to_mono
 from app.audio.pcm import float_to_pcm16
 from app.audio.resample import resample
-from app.errors import UndecodableAudio
+from app.errors import AudioTooLong, UndecodableAudio
 from app.transcript import SAMPLE_RATE, Audio
 
 
@@ -34,3 +35,34 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> Audio:
 
 def to_pcm16(audio: Audio) -> bytes:
     return float_to_pcm16(audio)
+
+
+def decode_upload(data: bytes, *, max_seconds: float, sample_rate: int = SAMPLE_RATE) -> Audio:
+    """An uploaded file's bytes (any container FFmpeg reads: wav, flac, mp3, ogg, m4a, webm …) →
+    float32 mono at ``sample_rate``. Raises :class:`UndecodableAudio` for data that is no audio
+    file and :class:`AudioTooLong` past ``max_seconds`` (decoding stops there)."""
+    import io
+
+    import av
+
+    chunks: list[Audio] = []
+    seconds = 0.0
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            if not container.streams.audio:
+                raise UndecodableAudio("the file has no audio stream")
+            stream = container.streams.audio[0]
+            rate = int(stream.codec_context.sample_rate or 0)
+            if rate <= 0:
+                raise UndecodableAudio("the file's audio has no sample rate")
+            for frame in container.decode(stream):
+                mono = frame_to_mono(frame)
+                seconds += len(mono) / rate
+                if seconds > max_seconds:
+                    raise AudioTooLong(f"the audio is longer than the limit of {max_seconds:g} seconds")
+                chunks.append(mono)
+    except (av.error.FFmpegError, ValueError) as exc:  # ValueError: PyAV's "invalid data" on some inputs
+        raise UndecodableAudio("the file could not be decoded as audio (corrupt or unsupported format)") from exc
+    if not chunks:
+        raise UndecodableAudio("the file holds no audio samples")
+    return resample(np.concatenate(chunks), rate, sample_rate)

@@ -17,6 +17,9 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from app.auth import mint_token
+from app.batch.job import BatchTranscriber
+from app.compat.context import Compat
+from app.compat.routes import compat_routes
 from app.config import ServerSettings
 from app.errors import InvalidMessage, SttError
 from app.metrics import Metrics, NullMetrics
@@ -44,8 +47,10 @@ def build_app(
     replica_id: str = "local",
     web_root: Path | None = None,
     store: TranscriptStore | None = None,
+    batch: BatchTranscriber | None = None,
 ) -> Starlette:
-    """``store``: the transcripts the REST API reads (none: its routes answer 503)."""
+    """``store``: the transcripts the REST API reads (none: its routes answer 503); ``batch``: pre-recorded
+    transcription for the compatible endpoints (none: they answer 503)."""
     gate = Gate(settings.auth)
     replica = ReplicaState(replica_id=replica_id)
     sink: Metrics = metrics or NullMetrics()
@@ -95,6 +100,7 @@ def build_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/v1/auth/token", token, methods=["POST"]),
         *rest_routes(store, gate, archive=_archive(settings) if store else None, on_error=error_response),
+        *compat_routes(Compat(settings, gate, directory, sink, batch, replica)),
         *web_routes(web_root or WEB_ROOT),
     ]
     return Starlette(routes=routes)

@@ -28,6 +28,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from app.audio.files import load_audio, to_pcm16
 from app.auth import AuthSettings
+from app.batch.job import BatchTranscriber
 from app.config import Limits, ServerSettings, StoreSettings
 from app.metrics import MemoryMetrics
 from app.service.local import LocalDirectory
@@ -139,7 +140,8 @@ def serve() -> Iterator[Callable[..., Stack]]:
                 storage=storage,
             )
             resources = stack.enter_context(contextlib.ExitStack())
-            app = build_app(settings, LocalDirectory([host]), metrics=metrics, store=rest_store)
+            batch = BatchTranscriber(settings, fake, store=rest_store)
+            app = build_app(settings, LocalDirectory([host]), metrics=metrics, store=rest_store, batch=batch)
             client = resources.enter_context(TestClient(app))
             assert client.portal is not None
             # on the app's loop, before it closes (in reverse order): end what the test left running
