@@ -10,10 +10,15 @@ _DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight
 
 
 def normalize(text: str) -> str:
+    """Lower case, punctuation dropped, every digit its own word; "oh" beside a digit reads
+    as "zero" (the vosk clip's reference spells "9 0 2" as "nine oh two")."""
     text = text.lower().replace("-", " ")
     text = re.sub(r"\d", lambda m: f" {_DIGITS[int(m.group())]} ", text)
-    text = re.sub(r"[^a-z' ]+", " ", text)
-    return " ".join(text.split())
+    words = re.sub(r"[^a-z' ]+", " ", text).split()
+    return " ".join(
+        "zero" if w == "oh" and any(0 <= j < len(words) and words[j] in _DIGITS for j in (i - 1, i + 1)) else w
+        for i, w in enumerate(words)
+    )
 
 
 def wer(reference: str, hypothesis: str) -> float:
