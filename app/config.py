@@ -42,6 +42,11 @@ class ModelSettings(_Strict):
     """One faster-whisper model and how it runs."""
 
     model: str = Field("tiny.en", description="bundled name, local CTranslate2 folder, or a faster-whisper name")
+    cache_dir: str | None = Field(
+        None,
+        description="where a model shipped in pieces (base) is put together once; "
+        "$STT_MODEL_CACHE or ~/.cache/rtstt/models when absent",
+    )
     compute_type: ComputeType = "int8"
     device: Device = "cpu"
     gpu_device_index: int | list[int] = 0
@@ -56,6 +61,13 @@ class ModelSettings(_Strict):
         "trimmed", description="trimmed: encoder sees the audio + window_padding_s; full: Whisper's 30 s window"
     )
     window_padding_s: float = Field(10.0, ge=1.0, le=30.0)
+    window_fill: Literal["silence", "zeros"] = Field(
+        "zeros",
+        description="what fills the trimmed window after the audio: zeros (faster-whisper's pad_or_trim: "
+        "a loud, noise-like floor; best for tiny.en) or silence (Whisper's log-mel of silence; Whisper "
+        "base needs it, with zeros it cuts sentences short)",
+    )
+    without_timestamps: bool = Field(False, description="decode text only, without timestamp tokens")
     beam_size: int = Field(1, ge=1, le=10)
     temperature: float = Field(0.0, ge=0.0, le=1.0)
     word_timestamps: bool = True
@@ -187,9 +199,19 @@ class StoreSettings(_Strict):
         return cls.model_validate(merged)
 
 
+def main_model_defaults() -> ModelSettings:
+    """Whisper base, decoded as ``scripts/measure_main_model.py`` chose on the shared clips."""
+    return ModelSettings(model="base", window="trimmed", window_padding_s=5.0, window_fill="silence", beam_size=5)
+
+
 class ServerSettings(_Strict):
     realtime_model: ModelSettings = Field(default_factory=ModelSettings)
-    main_model: ModelSettings = Field(default_factory=ModelSettings)
+    main_model: ModelSettings = Field(default_factory=main_model_defaults)
+    partial_fallback: Literal["main", "none"] = Field(
+        "main",
+        description="partials in a language the realtime model cannot decode (tiny.en: any but English): "
+        "from the main model, or none",
+    )
     limits: Limits = Field(default_factory=Limits)
     default_options: SessionOptions = Field(default_factory=SessionOptions)
     partial_min_interval_s: float = Field(0.1, ge=0.02, le=5.0, description="least audio between partials")

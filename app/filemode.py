@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from app import protocol as p
-from app.config import ModelSettings, ServerSettings
+from app.config import ModelSettings, ServerSettings, main_model_defaults
 from app.errors import SttError
 from app.options import parse_session_options
 
@@ -33,8 +33,12 @@ def _parser() -> argparse.ArgumentParser:
         "--realtime", action="store_true", help="pace the audio in real time (default: as fast as possible)"
     )
     tr.add_argument("--json", action="store_true", help="print every server message as one JSON line")
-    tr.add_argument("--model", default="tiny.en", help="model for both realtime and main (default tiny.en, bundled)")
-    tr.add_argument("--main-model", default=None, help="a different main model")
+    tr.add_argument("--model", default="tiny.en", help="the realtime model, for partials (default tiny.en, bundled)")
+    tr.add_argument(
+        "--main-model",
+        default=None,
+        help="the main model, for finals (default: base, bundled, with the server's main-model decode settings)",
+    )
     tr.add_argument(
         "--options", default="{}", help='session options as JSON, e.g. \'{"vad": {"post_speech_silence": 0.8}}\''
     )
@@ -103,9 +107,10 @@ async def _transcribe(args: argparse.Namespace) -> int:
     if options.audio.encoding != "pcm_s16le" or options.audio.sample_rate != 16000:
         raise SystemExit("the file mode decodes the file itself; leave options.audio at its defaults")
     audio = load_audio(args.file)
+    main = main_model_defaults()
     settings = ServerSettings(
         realtime_model=ModelSettings(model=args.model, window="trimmed"),
-        main_model=ModelSettings(model=args.main_model or args.model, window="trimmed"),
+        main_model=main.model_copy(update={"model": args.main_model}) if args.main_model else main,
     )
     realtime = WhisperTranscriber(WhisperEngine(settings.realtime_model))
     main_model = WhisperTranscriber(WhisperEngine(settings.main_model))

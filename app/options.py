@@ -13,6 +13,15 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from app.errors import MAX_QUOTE, ConfigError, quote
+from app.languages import (
+    MAX_KEYTERM_CHARS,
+    MAX_KEYTERMS,
+    MAX_KEYTERMS_TOTAL_CHARS,
+    Keyterms,
+    Language,
+    LanguageDetection,
+    Task,
+)
 
 
 class Strict(BaseModel):
@@ -157,12 +166,22 @@ class FormattingOptions(Strict):
     ensure_sentence_starting_uppercase: bool = True
     ensure_sentence_ends_with_period: bool = True
     print_transcription_time: bool = False
+    numerals: bool = Field(False, description="finals: spelled-out numbers as digits (twenty one → 21)")
 
 
 class SessionOptions(Strict):
     """Per-session options: the body of ``start_stream.options`` and ``configure.options``."""
 
-    language: str = Field("en", min_length=2, max_length=8, description="ISO 639-1 code; tiny.en only knows en")
+    language: Language = Field("en", description="ISO 639-1 code, or auto: detected by the main model")
+    language_detection: LanguageDetection = Field(
+        "per_session", description="with language auto: detect once a session, or for every utterance"
+    )
+    task: Task = Field("transcribe", description="translate: finals in English, whatever language is spoken")
+    keyterms: Keyterms = Field(
+        default_factory=list,
+        description=f"words and phrases to expect (names, products), at most {MAX_KEYTERMS} of "
+        f"{MAX_KEYTERM_CHARS} characters each, {MAX_KEYTERMS_TOTAL_CHARS} in all",
+    )
     initial_prompt: str | None = Field(None, max_length=1000)
     audio: AudioOptions = Field(default_factory=AudioOptions)
     vad: VadOptions = Field(default_factory=VadOptions)

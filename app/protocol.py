@@ -154,6 +154,10 @@ class PartialData(_Msg):
     wake_word_detected: bool = False
     stable_text: str = Field("", description="prefix confirmed by LocalAgreement-2; it will not change")
     words: list[Word] = Field(default_factory=list)
+    language: str | None = Field(None, description="the language the text is in")
+    language_probability: float | None = Field(
+        None, description="the model's probability for language, when it detected it on this audio"
+    )
 
 
 class AudioSpan(_Msg):
@@ -227,6 +231,12 @@ class FinalData(_Msg):
     words: list[Word] = Field(default_factory=list)
     transcription_time: float | None = Field(
         None, description="seconds the main model took; with print_transcription_time"
+    )
+    language: str | None = Field(
+        None, description="the spoken language (the text's own, except with task translate: English)"
+    )
+    language_probability: float | None = Field(
+        None, description="the model's probability for language, when it detected it on this utterance"
     )
 
 

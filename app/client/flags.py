@@ -64,6 +64,9 @@ def session_options(args: argparse.Namespace) -> SessionOptions:
         (args.post_speech_silence is not None, "vad.post_speech_silence", args.post_speech_silence),
         (args.language is not None, "language", args.language),
         (args.prompt is not None, "initial_prompt", args.prompt),
+        (args.translate, "task", "translate"),
+        (bool(args.keyterm), "keyterms", args.keyterm),
+        (args.numerals, "formatting.numerals", True),
         (args.transcription_time, "formatting.print_transcription_time", True),
     ]
     for wanted, path, value in flags:

@@ -43,6 +43,8 @@ def chips(data: p.FinalData) -> list[str]:
         out.append("[wake word]")
     if data.transcription_time is not None:
         out.append(f"[{data.transcription_time:.2f}s]")
+    if data.language_probability is not None:  # detected on this utterance (language auto)
+        out.append(f"[{data.language} {data.language_probability:.2f}]")
     return out
 
 

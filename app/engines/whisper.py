@@ -39,6 +39,7 @@ import numpy as np
 
 from app.config import ModelSettings
 from app.engines.errors import BackendMissingError, EngineError
+from app.engines.languages import can_decode, is_multilingual, model_language
 from app.engines.resolve import resolve_model
 from app.engines.whisper_window import (
     APPEND_PUNCTUATIONS,
@@ -46,10 +47,10 @@ from app.engines.whisper_window import (
     DecodeOptions,
     WindowDecoder,
     compression_ratio,
-    model_language,
     spoken,
     words_from_seconds,
 )
+from app.languages import hotwords
 from app.transcript import SAMPLE_RATE, TranscribeRequest, Transcript
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,11 @@ def empty_transcript(processing_s: float = 0.0) -> Transcript:
     return Transcript(text="", no_speech_prob=1.0, compression_ratio=compression_ratio(""), processing_s=processing_s)
 
 
+def unsupported_transcript() -> Transcript:
+    """What a ``strict_language`` request gets from a model that cannot decode its language."""
+    return replace(empty_transcript(), language_supported=False)
+
+
 class WhisperEngine:
     """A loaded, warmed faster-whisper model.
 
@@ -77,11 +83,18 @@ class WhisperEngine:
 
     def __init__(self, settings: ModelSettings, *, warm_up: bool = True) -> None:
         self.settings = settings.model_copy()
-        self.model_path = resolve_model(settings.model)
+        self.model_path = resolve_model(settings.model, cache_dir=settings.cache_dir)
         self._model = _load_model(self.model_path, settings)
-        decode = DecodeOptions(beam_size=settings.beam_size, temperature=settings.temperature)
+        self.multilingual = is_multilingual(self._model)
+        decode = DecodeOptions(
+            beam_size=settings.beam_size,
+            temperature=settings.temperature,
+            without_timestamps=settings.without_timestamps,
+            pad_silence=settings.window_fill == "silence",
+        )
         self._trimmed = WindowDecoder(self._model, replace(decode, padding_s=settings.window_padding_s))
-        self._full = WindowDecoder(self._model, replace(decode, padding_s=None))
+        # the full window stacked is faster-whisper's transcribe() batched: its zero fill too
+        self._full = WindowDecoder(self._model, replace(decode, padding_s=None, pad_silence=False))
         self._pool = ThreadPoolExecutor(max_workers=settings.num_workers, thread_name_prefix="whisper")
         self.warmup_s = self._warm_up() if warm_up else 0.0
 
@@ -91,6 +104,8 @@ class WhisperEngine:
         """One request, on the calling thread."""
         started = time.perf_counter()
         request = _checked(request)
+        if request.strict_language and not can_decode(self._model, request.language):
+            return unsupported_transcript()
         if request.audio.shape[0] < MIN_SAMPLES:
             return empty_transcript()
         if self.settings.window == "trimmed" and request.audio.shape[0] <= self._trimmed.max_samples:
@@ -128,6 +143,9 @@ class WhisperEngine:
         batch: list[int] = []
         for i, request in enumerate(requests):
             n = request.audio.shape[0]
+            if request.strict_language and not can_decode(self._model, request.language):
+                results[i] = unsupported_transcript()
+                continue
             if n < MIN_SAMPLES:
                 continue
             heard.append(i)
@@ -146,10 +164,12 @@ class WhisperEngine:
 
     def _transcribe_full(self, request: TranscribeRequest) -> Transcript:
         want_words = self._want_words([request])
-        segments, _info = self._model.transcribe(
+        segments, info = self._model.transcribe(
             request.audio,
             language=model_language(self._model, request.language),
-            task="transcribe",
+            task=request.task if self.multilingual else "transcribe",
+            hotwords=hotwords(request.keyterms),
+            without_timestamps=self.settings.without_timestamps,
             beam_size=self.settings.beam_size,
             best_of=1,
             temperature=self.settings.temperature,
@@ -165,8 +185,9 @@ class WhisperEngine:
             vad_filter=False,
         )
         segments = list(segments)
+        detected = info.language_probability if self.multilingual and request.language is None else None
         if not segments:  # every window was silent, or the model ended it at once
-            return empty_transcript()
+            return replace(empty_transcript(), language=info.language, language_probability=detected)
         text = spoken("".join(s.text for s in segments))
         n_tokens = [max(len(s.tokens), 1) for s in segments]
         avg_logprob = sum(s.avg_logprob * n for s, n in zip(segments, n_tokens, strict=True)) / sum(n_tokens)
@@ -177,6 +198,8 @@ class WhisperEngine:
             avg_logprob=float(avg_logprob),
             no_speech_prob=float(min(s.no_speech_prob for s in segments)),
             compression_ratio=compression_ratio(text),
+            language=info.language,
+            language_probability=None if detected is None else float(detected),
         )
 
     def _want_words(self, requests: Sequence[TranscribeRequest]) -> bool:

@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from app.engines.languages import detect_language, model_language
 from app.engines.repetition import cut_past_end, loop_start
-from app.errors import ConfigError
+from app.languages import hotwords
 from app.transcript import SAMPLE_RATE, TranscribeRequest, Transcript, WordTiming
 
 #: Whisper's window, in mel frames (10 ms each)
@@ -36,6 +37,11 @@ FULL_WINDOW_FRAMES = 3000
 #: loop the padding lets start costs a fraction of the 448-token maximum
 MAX_TOKENS_PER_S = 20.0
 MIN_NEW_TOKENS = 32
+#: tokens of context (key terms, initial prompt) before the start of transcript: faster-whisper's
+#: bound, half of Whisper's 448-token context
+MAX_CONTEXT_TOKENS = 223
+#: Whisper's normalised log-mel of zero power: (log10(1e-10) + 4) / 4
+SILENCE_FLOOR = -1.5
 PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
 
@@ -46,12 +52,30 @@ class DecodeOptions:
     temperature: float = 0.0
     #: seconds of padding after the audio; None: Whisper's full 30 s window
     padding_s: float | None = 10.0
+    #: decode text only (``<|notimestamps|>``): no timestamp tokens, so no segment cuts
+    without_timestamps: bool = False
+    #: fill the window after the audio with the log-mel value of silence (Whisper's own
+    #: padding); False: with 0, as faster-whisper's ``pad_or_trim`` does
+    pad_silence: bool = False
 
 
 def compression_ratio(text: str) -> float:
     """The gzip compression ratio of ``text``, as faster-whisper computes it (0 for empty text)."""
     data = text.encode("utf-8")
     return len(data) / len(zlib.compress(data))
+
+
+def silence_level(features: npt.NDArray[np.float32]) -> float:
+    """The value Whisper's normalised log-mel gives digital silence in these features.
+
+    The feature extractor floors the power at 1e-10 (log10: -10), clamps the log at its
+    maximum - 8 and maps it through (x + 4) / 4, so silence sits at the larger of -1.5 and the
+    features' maximum - 2. A 0 (what ``pad_or_trim`` pads with) is far louder than that: a
+    flat, noise-like spectrum the model never saw after speech in training (OpenAI's Whisper
+    pads the *audio* with zeros), and Whisper base reads it as the end of the transcript,
+    cutting sentences short.
+    """
+    return max(SILENCE_FLOOR, float(features.max()) - 2.0) if features.size else SILENCE_FLOOR
 
 
 def spoken(text: str) -> str:
@@ -74,7 +98,8 @@ def words_from_seconds(raw: Sequence[tuple[str, float, float, float]], n_samples
             continue
         start = max(to_samples(start_s, n_samples), prev_end)
         end = max(to_samples(end_s, n_samples), start)
-        out.append(WordTiming(text=word, start=start, end=end, probability=float(probability)))
+        joined = bool(out) and not text[:1].isspace()  # Whisper writes the space into the word
+        out.append(WordTiming(text=word, start=start, end=end, probability=float(probability), joined=joined))
         prev_end = end
     return tuple(out)
 
@@ -84,20 +109,23 @@ class _Item:
     index: int
     request: TranscribeRequest
     features: npt.NDArray[np.float32]  # (n_mels, content_frames)
-    prompt: list[int]
-    tokenizer: Any
+    context: list[int]  # the tokens before the start of transcript: key terms, initial prompt
+    language: str | None  # None until detected
+    language_probability: float | None = None
 
 
 class WindowDecoder:
     """Decodes clips of at most 30 s with one encoder pass and one ``generate()`` per prompt shape.
 
-    Thread-safe: it keeps no per-call state (tokenizers are cached per language).
+    Thread-safe: it keeps no per-call state (tokenizers are cached per language and task).
+    A request without a language is decoded in the language detected on its own encoder
+    output (one decoder step, no second encoder pass).
     """
 
     def __init__(self, model: Any, options: DecodeOptions) -> None:
         self._model = model  # faster_whisper.WhisperModel
         self._options = options
-        self._tokenizers: dict[str, tuple[Any, list[int]]] = {}
+        self._tokenizers: dict[tuple[str, str], tuple[Any, list[int]]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -109,15 +137,16 @@ class WindowDecoder:
 
         CTranslate2 needs the start-of-transcript token at the same index in every
         prompt of a batch, so requests whose prompts differ in length (another
-        ``initial_prompt``) or language go to separate ``generate()`` calls.
+        ``initial_prompt`` or key terms), language or task go to separate ``generate()``
+        calls; requests to detect share one encoder pass and split by what was detected.
         """
-        groups: dict[tuple[str, int], list[_Item]] = {}
+        groups: dict[tuple[str | None, str, int], list[_Item]] = {}
         for index, request in enumerate(requests):
             item = self._prepare(index, request)
-            groups.setdefault((item.tokenizer.language_code, len(item.prompt)), []).append(item)
+            groups.setdefault((item.language, request.task, len(item.context)), []).append(item)
         results: list[Transcript | None] = [None] * len(requests)
         for items in groups.values():
-            for item, transcript in zip(items, self._decode_group(items, want_words), strict=True):
+            for item, transcript in self._decode_group(items, want_words):
                 results[item.index] = transcript
         return [t for t in results if t is not None]
 
@@ -126,14 +155,25 @@ class WindowDecoder:
     def _prepare(self, index: int, request: TranscribeRequest) -> _Item:
         if request.audio.shape[0] > self.max_samples:
             raise ValueError(f"clip of {request.audio.shape[0]} samples is longer than the 30 s window")
-        tokenizer, _ = self._tokenizer(request.language)
-        previous: list[int] = []
+        language = model_language(self._model, request.language)
+        tokenizer, _ = self._tokenizer(language or "en", request.task)  # text tokens do not depend on either
+        # key terms first (at most half the room), then the end of the initial prompt
+        keyterms = hotwords(request.keyterms)
+        context: list[int] = tokenizer.encode(" " + keyterms)[: MAX_CONTEXT_TOKENS // 2] if keyterms else []
         if request.initial_prompt and request.initial_prompt.strip():
-            previous = tokenizer.encode(" " + request.initial_prompt.strip())
-        prompt = list(self._model.get_prompt(tokenizer, previous, without_timestamps=False))
+            room = MAX_CONTEXT_TOKENS - len(context)
+            context.extend(tokenizer.encode(" " + request.initial_prompt.strip())[-room:])
         features = self._model.feature_extractor(request.audio)
         content_frames = min(features.shape[-1] - 1, FULL_WINDOW_FRAMES)
-        return _Item(index, request, features[:, :content_frames], prompt, tokenizer)
+        return _Item(index, request, features[:, :content_frames], context, language)
+
+    def _prompt(self, item: _Item) -> list[int]:
+        tokenizer, _ = self._tokenizer(item.language or "en", item.request.task)
+        prompt = [tokenizer.sot_prev, *item.context] if item.context else []
+        prompt.extend(tokenizer.sot_sequence)
+        if self._options.without_timestamps:
+            prompt.append(tokenizer.no_timestamps)
+        return prompt
 
     def _window_frames(self, content_frames: int) -> int:
         if self._options.padding_s is None:
@@ -141,20 +181,41 @@ class WindowDecoder:
         frames = min(content_frames + round(self._options.padding_s * 100), FULL_WINDOW_FRAMES)
         return frames + frames % 2  # the encoder's convolution halves the frames
 
-    def _decode_group(self, items: list[_Item], want_words: bool) -> list[Transcript]:
-        model = self._model
+    def _encode(self, items: list[_Item]) -> Any:
         frames = max(self._window_frames(item.features.shape[-1]) for item in items)
         batch = np.zeros((len(items), items[0].features.shape[0], frames), dtype=np.float32)
         for row, item in enumerate(items):
             batch[row, :, : item.features.shape[-1]] = item.features
-        encoder_output = model.encode(batch)
-        tokenizer, suppress = self._tokenizer(items[0].request.language)
+            if self._options.pad_silence:
+                batch[row, :, item.features.shape[-1] :] = silence_level(item.features)
+        return self._model.encode(batch)
+
+    def _decode_group(self, items: list[_Item], want_words: bool) -> list[tuple[_Item, Transcript]]:
+        encoder_output = self._encode(items)
+        if items[0].language is not None:
+            return list(zip(items, self._generate(items, encoder_output, want_words), strict=True))
+        for item, (language, probability) in zip(items, detect_language(self._model, encoder_output), strict=True):
+            item.language, item.language_probability = language, probability
+        by_language: dict[str | None, list[_Item]] = {}
+        for item in items:
+            by_language.setdefault(item.language, []).append(item)
+        if len(by_language) == 1:
+            return list(zip(items, self._generate(items, encoder_output, want_words), strict=True))
+        out: list[tuple[_Item, Transcript]] = []
+        for same in by_language.values():  # alignment takes one language a batch: encode each anew
+            out.extend(zip(same, self._generate(same, self._encode(same), want_words), strict=True))
+        return out
+
+    def _generate(self, items: list[_Item], encoder_output: Any, want_words: bool) -> list[Transcript]:
+        model = self._model
+        tokenizer, suppress = self._tokenizer(items[0].language or "en", items[0].request.task)
+        prompts = [self._prompt(item) for item in items]
         longest_s = max(item.request.audio.shape[0] for item in items) / SAMPLE_RATE
         max_new = MIN_NEW_TOKENS + math.ceil(MAX_TOKENS_PER_S * longest_s)
-        max_length = min(int(model.max_length), len(items[0].prompt) + max_new)
+        max_length = min(int(model.max_length), len(prompts[0]) + max_new)
         results = model.model.generate(
             encoder_output,
-            [item.prompt for item in items],
+            prompts,
             max_length=max_length,
             return_scores=True,
             return_no_speech_prob=True,
@@ -164,8 +225,8 @@ class WindowDecoder:
             **self._sampling(),
         )
         decoded = [
-            self._tokens(item, result, tokenizer, max_length - len(item.prompt))
-            for item, result in zip(items, results, strict=True)
+            self._tokens(item, result, tokenizer, max_length - len(prompt))
+            for item, prompt, result in zip(items, prompts, results, strict=True)
         ]
         words: list[tuple[WordTiming, ...]] = [() for _ in items]
         if want_words and any(text for text, _, _ in decoded):
@@ -180,6 +241,8 @@ class WindowDecoder:
                     avg_logprob=avg_logprob,
                     no_speech_prob=no_speech_prob,
                     compression_ratio=compression_ratio(text),
+                    language=item.language,
+                    language_probability=item.language_probability,
                 )
             )
         return out
@@ -239,31 +302,20 @@ class WindowDecoder:
             out.append(words_from_seconds(raw, item.request.audio.shape[0]))
         return out
 
-    def _tokenizer(self, language: str) -> tuple[Any, list[int]]:
-        """The tokenizer and the suppressed tokens for ``language``, built once."""
+    def _tokenizer(self, language: str, task: str) -> tuple[Any, list[int]]:
+        """The tokenizer and the suppressed tokens for ``language`` and ``task``, built once."""
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import get_suppressed_tokens
 
         model = self._model
-        language = model_language(model, language)
+        key = (language, task if model.model.is_multilingual else "transcribe")
         with self._lock:
-            cached = self._tokenizers.get(language)
+            cached = self._tokenizers.get(key)
             if cached is None:
-                tokenizer = Tokenizer(
-                    model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language
-                )
+                tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task=key[1], language=language)
                 cached = (tokenizer, list(get_suppressed_tokens(tokenizer, [-1])))
-                self._tokenizers[language] = cached
+                self._tokenizers[key] = cached
         return cached
-
-
-def model_language(model: Any, language: str) -> str:
-    """The language to decode ``language`` requests in; :class:`ConfigError` when the model lacks it."""
-    if not model.model.is_multilingual:
-        return "en"  # an English-only model writes English whatever was asked
-    if language not in model.supported_languages:
-        raise ConfigError(f"language {language!r} is not supported by this model; use an ISO 639-1 code")
-    return str(language)
 
 
 def _keep_text_tokens(tokens: list[int], keep: int, eot: int) -> list[int]:

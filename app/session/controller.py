@@ -29,12 +29,13 @@ from app.errors import AudioBeforeStart, AudioError, AudioTooFast, InvalidState
 from app.metrics import Metrics, NullMetrics
 from app.options import SessionOptions
 from app.session.finals import FinalJob, FinalWorker, Speculation, speculation_end
+from app.session.language import SessionLanguage
 from app.session.partials import PartialRunner, Utterance
 from app.session.ports import Clock, Emit, Ports, SystemClock
 from app.session.timeline import Timeline
 from app.streaming.policy import PartialPolicy
 from app.streaming.scheduler import LocalRealtime, RealtimePort
-from app.transcript import SAMPLE_RATE, Audio, TranscribeRequest
+from app.transcript import SAMPLE_RATE, Audio
 from app.vad import EndReason, Segmenter, SpeechStart, UtteranceEnd, VoiceDetector
 
 log = logging.getLogger(__name__)
@@ -92,10 +93,13 @@ class StreamSession:
         self._timeline = Timeline(self._clock.now())
         self._utt: Utterance | None = None
         self._lock = asyncio.Lock()  # audio and commands are applied one at a time
+        self._language = SessionLanguage(settings.default_options, settings.partial_fallback)
         realtime = ports.realtime
         self._partials = PartialRunner(
             session_id,
             realtime=realtime if isinstance(realtime, RealtimePort) else LocalRealtime(realtime),
+            main=ports.main,
+            language=self._language,
             enrichers=ports.partial_enrichers,
             emit=emit,
             clock=self._clock,
@@ -118,9 +122,10 @@ class StreamSession:
             clock=self._clock,
             metrics=self._metrics,
             first_seq=first_seq,
-            request_for=self._request,
+            request_for=self._language.final_request,
             context=lambda: (self.options, self._timeline),
             falling_behind_s=limits.falling_behind_s,
+            heard=self._language.final_heard,
         )
         self._stream_offset = round(stream_offset_s * SAMPLE_RATE)
         self._on_audio = on_audio
@@ -198,6 +203,7 @@ class StreamSession:
 
     async def _start(self, msg: p.StartStream) -> None:
         self.options = msg.options
+        self._language.configure(msg.options)
         self._decoder = make_decoder(msg.options.audio, self.settings.limits)
         self._timeline = Timeline(msg.audio_start or self._clock.now())
         self._timeline.add_gap(0, self._stream_offset)  # a resumed stream goes on from where it was
@@ -244,6 +250,7 @@ class StreamSession:
             raise InvalidState("audio format cannot change during a stream; start a new session")
         vad_changed = new.vad != self.options.vad
         self.options = new
+        self._language.configure(new)
         if vad_changed:
             self._detector.reconfigure(new.vad)
             self._segmenter.reconfigure(new.vad)
@@ -338,16 +345,9 @@ class StreamSession:
             return
         if utt.speculation is not None:
             utt.speculation.task.cancel()  # speech came back: that guess is stale
-        request = self._request(self._ring.read(utt.start, end))
+        request = self._language.final_request(self._ring.read(utt.start, end))
         utt.speculation = Speculation.launch(self._ports.main, request, utt.start, end)
 
     def _release(self) -> None:
         keep = self._segmenter.keep_from if self._utt is None else self._utt.start
         self._ring.release(max(self._ring.released_offset, min(keep, self._ring.end_offset)))
-
-    # ------------------------------------------------------------------ helpers
-
-    def _request(self, audio: Audio) -> TranscribeRequest:
-        return TranscribeRequest(
-            audio=audio, language=self.options.language, initial_prompt=self.options.initial_prompt
-        )

@@ -80,7 +80,8 @@ class FinalJob:
 class FinalWorker:
     """Runs a session's final jobs in order. ``context`` gives the session's current options and
     timeline (``configure`` may change the options between two finals); ``request_for`` builds the
-    main model's request for an utterance's audio."""
+    main model's request for an utterance's audio; ``heard`` sees each transcript and its audio's
+    length (the session's language state learns from it)."""
 
     def __init__(
         self,
@@ -94,6 +95,7 @@ class FinalWorker:
         request_for: Callable[[Audio], TranscribeRequest],
         context: Callable[[], tuple[SessionOptions, Timeline]],
         falling_behind_s: float = 3.0,
+        heard: Callable[[Transcript, int], None] | None = None,
     ) -> None:
         self.session_id = session_id
         self._ports = ports
@@ -102,6 +104,7 @@ class FinalWorker:
         self._metrics = metrics
         self._request_for = request_for
         self._context = context
+        self._heard = heard
         self._queue: asyncio.Queue[FinalJob | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._seq = first_seq - 1
@@ -150,6 +153,8 @@ class FinalWorker:
         t0 = self._clock.monotonic()
         call = job.speculation or self._ports.main.transcribe(self._request_for(job.audio))
         transcript: Transcript = clean(await call, len(job.audio))
+        if self._heard is not None:  # the session learns the language the model detected
+            self._heard(transcript, len(job.audio))
         elapsed = self._clock.monotonic() - t0
         words = results.shift(transcript.words, job.start)
         text = results.join_words(words) if words else transcript.text
@@ -168,6 +173,8 @@ class FinalWorker:
             timeline=timeline,
             options=options,
             transcription_time=elapsed,
+            language=transcript.language,
+            language_probability=transcript.language_probability,
         )
         for enricher in self._ports.enrichers:
             final = await enricher.enrich(final, job.audio, options)

@@ -6,6 +6,10 @@ covers only the tail after the committed words (:mod:`app.streaming.tail`) and g
 scheduler shared by every session (:mod:`app.streaming.scheduler`), which may supersede it with
 the session's next one. An answer is applied under the session's lock, and dropped when its
 utterance has ended meanwhile (the final covers it) or a newer answer was already applied.
+
+The session's language (:mod:`app.session.language`) says which model a partial asks: the
+realtime model (through the scheduler) while it can decode the language, else the main model
+directly or no model at all (``partial_fallback``).
 """
 
 from __future__ import annotations
@@ -19,14 +23,15 @@ from app.metrics import Metrics
 from app.options import SessionOptions
 from app.session import results
 from app.session.finals import Speculation
+from app.session.language import Route, SessionLanguage
 from app.session.ports import Clock, Emit, PartialEnricher
 from app.session.timeline import Timeline
 from app.streaming.agreement import LocalAgreement
 from app.streaming.guards import clean, tidy_partial
 from app.streaming.policy import PartialPolicy
-from app.streaming.scheduler import PartialRequest, RealtimePort
+from app.streaming.scheduler import PartialReply, PartialRequest, RealtimePort
 from app.streaming.tail import Tail, has_new_speech, overdue_commit, plan_tail, prompt_for
-from app.transcript import SAMPLE_RATE, Audio, TranscribeRequest, Transcript
+from app.transcript import SAMPLE_RATE, Audio, Transcriber, Transcript
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +57,7 @@ class _Asked:
     end: int
     tail: Tail
     audio: Audio
+    route: Route = "realtime"
 
 
 class PartialRunner:
@@ -60,6 +66,8 @@ class PartialRunner:
         session_id: str,
         *,
         realtime: RealtimePort,
+        main: Transcriber,
+        language: SessionLanguage,
         enrichers: Sequence[PartialEnricher],
         emit: Emit,
         clock: Clock,
@@ -74,6 +82,8 @@ class PartialRunner:
     ) -> None:
         self.session_id = session_id
         self._realtime = realtime
+        self._main = main
+        self._language = language
         self._enrichers = enrichers
         self._emit = emit
         self._clock = clock
@@ -95,7 +105,10 @@ class PartialRunner:
         """Ask for a partial of the utterance in progress if one is due (called under the session lock)."""
         utt, now = self._current(), self._audio_end()
         options, _ = self._context()
-        if utt is None or not options.features.interim_results or not self.policy.should_run(utt.start, now):
+        route = self._language.partial_route()
+        if utt is None or not options.features.interim_results or route is None:
+            return
+        if not self.policy.should_run(utt.start, now):
             return
         tail = plan_tail(utt.start, utt.agreement.stable)
         through = overdue_commit(tail, now, MAX_TAIL)
@@ -107,9 +120,9 @@ class PartialRunner:
         if not has_new_speech(tail, self._last_speech_end(), tentative=bool(utt.agreement.tentative)):
             return  # nothing heard after the committed words: nothing new to show
         self.policy.started(now)
-        asked = _Asked(utt, now, tail, self._read(tail.start, now))
-        request = TranscribeRequest(
-            audio=asked.audio, language=options.language, initial_prompt=prompt_for(options.initial_prompt, tail)
+        asked = _Asked(utt, now, tail, self._read(tail.start, now), route)
+        request = self._language.partial_request(
+            asked.audio, route, initial_prompt=prompt_for(options.initial_prompt, tail)
         )
         waited = (now - (utt.shown_end if utt.shown_end >= 0 else utt.start)) / SAMPLE_RATE
         task = asyncio.create_task(self._run(asked, PartialRequest(self.session_id, request, waited)))
@@ -119,7 +132,12 @@ class PartialRunner:
     async def _run(self, asked: _Asked, request: PartialRequest) -> None:
         t0 = self._clock.monotonic()
         try:
-            reply = await self._realtime.partial(request)
+            if asked.route == "main":
+                # no scheduler there: ask about as often as a call takes (the policy caps it)
+                transcript = await self._main.transcribe(request.request)
+                reply = PartialReply(transcript, interval_s=self._clock.monotonic() - t0)
+            else:
+                reply = await self._realtime.partial(request)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -135,6 +153,9 @@ class PartialRunner:
             utt = asked.utterance
             if self._current() is not utt or asked.end <= utt.shown_end:
                 return  # its utterance ended (the final covers it), or a newer answer is shown
+            if not self._language.partial_heard(request.request, reply.transcript):
+                self.maybe_ask()  # the realtime model lacks the language: ask again, routed anew
+                return
             await self._show(asked, reply.transcript)
             self.maybe_ask()
 
@@ -156,6 +177,8 @@ class PartialRunner:
             current=asked.end,
             timeline=timeline,
             options=options,
+            language=transcript.language,
+            language_probability=transcript.language_probability,
         )
         audio = self._read(utt.start, asked.end)  # the stages see the utterance so far, as before
         for enricher in self._enrichers:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from app.streaming.agreement import normalize_word
-from app.transcript import SAMPLE_RATE, Transcript, WordTiming
+from app.transcript import SAMPLE_RATE, Transcript, WordTiming, join_words
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +99,7 @@ def clean(
     words = collapse_repeats(words, g.max_repeats)
     if len(words) == len(t.words):
         return t
-    return replace(t, words=words, text=" ".join(w.text for w in words))
+    return replace(t, words=words, text=join_words(words))
 
 
 def tidy_partial(words: tuple[WordTiming, ...]) -> tuple[WordTiming, ...]:

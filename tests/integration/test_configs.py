@@ -41,4 +41,8 @@ def test_local_config_fits_two_cpus() -> None:
     for dep in raw["applications"][0]["deployments"]:
         assert dep["ray_actor_options"]["num_cpus"] == 0
     settings = ServerSettings.model_validate(raw["applications"][0]["args"]["settings"])
-    assert settings.realtime_model.device == "cpu" and settings.main_model.model == "tiny.en"
+    assert settings.realtime_model.device == "cpu" and settings.realtime_model.model == "tiny.en"
+    # the main model is base, decoded as scripts/measure_main_model.py chose (main_model_defaults)
+    main = settings.main_model
+    assert (main.device, main.model, main.window, main.window_padding_s) == ("cpu", "base", "trimmed", 5.0)
+    assert (main.window_fill, main.beam_size) == ("silence", 5)

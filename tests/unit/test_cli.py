@@ -80,6 +80,9 @@ def test_defaults_and_environment() -> None:
         (["--post-speech-silence", "1.2"], "vad.post_speech_silence", 1.2),
         (["--language", "de"], "language", "de"),
         (["--prompt", "Ray Serve"], "initial_prompt", "Ray Serve"),
+        (["--language", "auto", "--translate"], "task", "translate"),
+        (["--keyterm", "ComfyUI", "--keyterm", "Ray Serve"], "keyterms", ["ComfyUI", "Ray Serve"]),
+        (["--numerals"], "formatting.numerals", True),
         (["--transcription-time"], "formatting.print_transcription_time", True),
     ],
 )
@@ -217,7 +220,8 @@ def test_text_output_piped_gives_a_line_per_result() -> None:
         audio=p.AudioFormat(sample_rate=16000, encoding="pcm_s16le", channels=1),
         options=p.SessionOptions(),
     )
-    for msg in (started, partial("And so"), final("And so my fellow Americans."), enriched_final()):
+    detected = final("Guten Tag.", language="de", language_probability=0.987)
+    for msg in (started, partial("And so"), final("And so my fellow Americans."), enriched_final(), detected):
         render(msg)
     render(p.Warning_(session_id="s", code="buffer_overflow", message="behind"))
     render(p.SessionEnded(session_id="s", reason="stopped", audio_duration=11.0, finals=2))
@@ -226,6 +230,7 @@ def test_text_output_piped_gives_a_line_per_result() -> None:
         "[partial   0.00-  1.00s] And so",
         "[final     0.50-  2.25s] And so my fellow Americans.",
         "[final     0.50-  2.25s] S1+S2: Ask not. [positive 0.80] [topics: politics] [wake word]",
+        "[final     0.50-  2.25s] Guten Tag. [de 0.99]",
     ]
     assert err.getvalue().splitlines() == [
         "stt: session s1",
