@@ -15,9 +15,12 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
+from app.config import main_model_defaults
+
 API_KEYS = {"key-a": "client-a", "key-b": "client-b", "key-c": "client-c"}
 #: the app's capacity (limits.max_streams): the admission test fills it
 MAX_STREAMS = 8
+MAIN_MODEL = main_model_defaults().model_dump(exclude={"num_workers", "cpu_threads"})
 JWT_SECRET = "e2e-secret-" + "x" * 32
 
 APP_ARGS: dict[str, Any] = {
@@ -25,7 +28,8 @@ APP_ARGS: dict[str, Any] = {
     "ingress_replicas": 2,
     "settings": {
         "realtime_model": {"model": "tiny.en", "window": "trimmed", "num_workers": 2, "cpu_threads": 1},
-        "main_model": {"model": "tiny.en", "window": "trimmed", "num_workers": 2, "cpu_threads": 1},
+        # as serve_config.yaml: Whisper base for finals (multilingual), with its decode settings
+        "main_model": {**MAIN_MODEL, "num_workers": 2, "cpu_threads": 1},
         "limits": {"max_sessions_per_client": 4, "max_realtime_factor": 4.0, "max_streams": MAX_STREAMS},
         "auth": {"api_keys": API_KEYS, "jwt_secret": JWT_SECRET},
     },
