@@ -9,6 +9,7 @@ seconds (process time, so valid on a shared machine) per call and per final, spe
 calls included.
 
     .venv/bin/python scripts/measure_main_model.py [--candidates NAME,...] [--show-texts] [--json FILE]
+    .venv/bin/python scripts/measure_main_model.py --languages   # the chosen setting on other languages
 
 The clips are split in two: settings were tuned on ``TUNE`` only, ``HELD_OUT`` checks them.
 WER normalisation is the model tests' (``tests/wer.py``).
@@ -34,7 +35,7 @@ sys.path.insert(0, str(ROOT))  # tests.wer, when run as scripts/measure_main_mod
 
 from app import protocol as p  # noqa: E402
 from app.audio.files import load_audio, to_pcm16  # noqa: E402
-from app.config import ModelSettings, ServerSettings  # noqa: E402
+from app.config import ModelSettings, ServerSettings, main_model_defaults  # noqa: E402
 from app.engines import WhisperEngine  # noqa: E402
 from app.options import SessionOptions, parse_session_options  # noqa: E402
 from app.session.controller import Ports, StreamSession  # noqa: E402
@@ -137,7 +138,7 @@ async def stream_finals(ports: Ports, audio: np.ndarray, options: SessionOptions
 async def measure(name: str, overrides: dict[str, Any], language: str, clips: dict[str, np.ndarray]) -> Result:
     settings = ModelSettings.model_validate({"cpu_threads": 1, "num_workers": 1, **overrides})
     result = Result(name, overrides, language)
-    options = parse_session_options({"language": language, "features": {"interim_results": False}})
+    options = parse_session_options({"language": language, **PARTIALS_OFF})
     with WhisperEngine(settings) as engine:
         ports = Ports(realtime=NoPartials(), main=CpuTimedMain(engine, result.call_cpu_s))
         for clip_id, audio in clips.items():
@@ -169,13 +170,60 @@ def table(results: Sequence[Result], references: dict[str, str]) -> list[str]:
     return lines
 
 
+async def measure_languages(entries: list[dict[str, Any]], root: Path) -> list[str]:
+    """The chosen main model (main_model_defaults) on the non-English clips: detection with
+    ``language: auto``, and WER (CER for ja, ko, zh) with the language given."""
+    import jiwer
+
+    lines = [
+        "| clip | language | detected (probability) | WER / CER given the language | final, language given |",
+        "|---|---|---|---|---|",
+    ]
+    cpu: list[float] = []
+    with WhisperEngine(main_model_defaults().model_copy(update={"num_workers": 1})) as engine:
+        ports = Ports(realtime=NoPartials(), main=CpuTimedMain(engine, cpu))
+        for e in entries:
+            audio = load_audio(root / e["file"])
+            lang = e["language"]
+            auto = await stream_finals(ports, audio, parse_session_options({"language": "auto", **PARTIALS_OFF}))
+            given = await stream_finals(ports, audio, parse_session_options({"language": lang, **PARTIALS_OFF}))
+            text = " ".join(f.data.text for f in given)
+            if lang in ("ja", "ko", "zh"):
+                score = f"CER {jiwer.cer(_chars(e['reference']), _chars(text)):.1%}"
+            else:
+                score = f"WER {jiwer.wer(_words(e['reference']), _words(text)):.1%}"
+            detected = ", ".join(f"{f.data.language} ({f.data.language_probability:.3f})" for f in auto)
+            lines.append(f"| {e['id']} | {lang} | {detected} | {score} | {text} |")
+    lines.append(f"\nmain model CPU s a call: median {statistics.median(cpu):.3f}, p95 {pct(cpu, 0.95):.3f}")
+    return lines
+
+
+PARTIALS_OFF: dict[str, Any] = {"features": {"interim_results": False}}
+
+
+def _words(text: str) -> str:
+    return " ".join("".join(c if c.isalnum() or c in "' " else " " for c in text.lower()).split())
+
+
+def _chars(text: str) -> str:
+    return "".join(c for c in text if c.isalnum())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--manifest", type=Path, default=MANIFEST)
     parser.add_argument("--candidates", default=",".join(CANDIDATES), help="comma-separated names (default: all)")
     parser.add_argument("--show-texts", action="store_true", help="print every final that differs from the reference")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument(
+        "--languages", action="store_true", help="only the chosen setting on the non-English clips (manifest_more)"
+    )
     args = parser.parse_args(argv)
+    if args.languages:
+        more = json.loads((args.manifest.parent / "manifest_more.json").read_text())
+        others = [e for e in more if e["language"] != "en"]
+        print("\n".join(asyncio.run(measure_languages(others, args.manifest.parent))))
+        return 0
 
     entries = {e["id"]: e for e in json.loads(args.manifest.read_text())}
     ids = [*TUNE, *HELD_OUT]
