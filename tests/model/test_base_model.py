@@ -274,3 +274,42 @@ async def test_numerals_on_the_digits_clip(
             await stream(tiny, base, load_audio(shared_data / "clips" / name), formatting={"numerals": True})
         )
         assert word in normalize(text).split(), text
+
+
+def test_a_stacked_batch_detects_each_clip_and_splits_by_language(shared_data: Path) -> None:
+    clips = shared_data / "clips"
+    audios = [
+        load_audio(clips / "multilingual" / "picovoice_leopard_de.wav"),
+        load_audio(clips / "sb_spk1_snt1.wav"),
+        load_audio(clips / "multilingual" / "picovoice_leopard_es.wav"),
+    ]
+    requests = [
+        TranscribeRequest(audio=audios[0], language=None),
+        TranscribeRequest(audio=audios[1], language=None),
+        TranscribeRequest(audio=audios[2], language="es", keyterms=("blanquecinas",)),
+    ]
+    stacked_settings = main_model_defaults().model_copy(update={"batch_strategy": "stacked"})
+    with WhisperEngine(stacked_settings, warm_up=False) as engine:
+        alone = [engine.transcribe(r) for r in requests]
+        stacked = engine.transcribe_batch(requests)
+    assert [t.language for t in stacked] == ["de", "en", "es"] == [t.language for t in alone]
+    assert stacked[0].language_probability is not None and stacked[2].language_probability is None
+    for one, batched in zip(alone, stacked, strict=True):
+        assert normalize(batched.text) == normalize(one.text), (one.text, batched.text)
+    assert "dog" in normalize(stacked[1].text).split()
+
+
+def test_tiny_en_says_it_cannot_decode_other_languages_when_asked_strictly(
+    tiny: WhisperTranscriber, shared_data: Path
+) -> None:
+    audio = load_audio(shared_data / "clips" / "sb_spk1_snt1.wav")
+    engine = tiny.engine
+    assert not engine.multilingual
+    for language in ("de", None):
+        t = engine.transcribe(TranscribeRequest(audio=audio, language=language, strict_language=True))
+        assert (t.text, t.language_supported) == ("", False)
+    # not strict (finals): it writes English, and says so
+    t = engine.transcribe(TranscribeRequest(audio=audio, language="de"))
+    assert t.language_supported and t.language == "en" and "dog" in normalize(t.text).split()
+    english = engine.transcribe(TranscribeRequest(audio=audio, language="en", strict_language=True))
+    assert english.language_supported and english.text
