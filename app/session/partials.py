@@ -66,8 +66,6 @@ class PartialRunner:
         session_id: str,
         *,
         realtime: RealtimePort,
-        main: Transcriber,
-        language: SessionLanguage,
         enrichers: Sequence[PartialEnricher],
         emit: Emit,
         clock: Clock,
@@ -79,11 +77,15 @@ class PartialRunner:
         audio_end: Callable[[], int],
         current: Callable[[], Utterance | None],
         last_speech_end: Callable[[], int | None],
+        main: Transcriber | None = None,
+        language: SessionLanguage | None = None,
     ) -> None:
+        """``language``: the session's language state (the session's options, and no fallback to
+        ``main`` when absent); ``main``: the main model, for partials the realtime model cannot make."""
         self.session_id = session_id
         self._realtime = realtime
         self._main = main
-        self._language = language
+        self._language = language or SessionLanguage(context()[0], "main" if main is not None else "none")
         self._enrichers = enrichers
         self._emit = emit
         self._clock = clock
@@ -132,7 +134,7 @@ class PartialRunner:
     async def _run(self, asked: _Asked, request: PartialRequest) -> None:
         t0 = self._clock.monotonic()
         try:
-            if asked.route == "main":
+            if asked.route == "main" and self._main is not None:
                 # no scheduler there: ask about as often as a call takes (the policy caps it)
                 transcript = await self._main.transcribe(request.request)
                 reply = PartialReply(transcript, interval_s=self._clock.monotonic() - t0)
