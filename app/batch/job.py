@@ -31,11 +31,12 @@ from app.errors import AudioTooLong, StorageUnavailable, TooManyJobs, Undecodabl
 from app.options import SessionOptions
 from app.session import results
 from app.session.ids import new_session_id
+from app.session.language import SessionLanguage
 from app.session.ports import Clock, FinalEnricher, SystemClock
 from app.session.timeline import Timeline
 from app.store import TranscriptStore
 from app.streaming.guards import clean
-from app.transcript import SAMPLE_RATE, Audio, Transcriber, TranscribeRequest, Transcript, WordTiming
+from app.transcript import SAMPLE_RATE, Audio, Transcriber, Transcript
 
 log = logging.getLogger(__name__)
 
@@ -132,16 +133,13 @@ class BatchTranscriber:
         session_id = new_session_id()
         timeline = Timeline(job.created)
         gate = asyncio.Semaphore(self.settings.prerecorded.concurrency)
+        # language, task, key terms as a live session asks; the spans run at once, so with
+        # language auto each one detects its own
+        language = SessionLanguage(options)
 
         async def run(span: Span) -> Transcript:
             async with gate:
-                return await self.main.transcribe(
-                    TranscribeRequest(
-                        audio=audio[span.start : span.end],
-                        language=options.language,
-                        initial_prompt=options.initial_prompt,
-                    )
-                )
+                return await self.main.transcribe(language.final_request(audio[span.start : span.end]))
 
         calls = [asyncio.create_task(run(span)) for span in spans]
         finals: list[p.FinalResult] = []
@@ -204,7 +202,7 @@ class BatchTranscriber:
         """The live path's final for this utterance (guards, word offsets, formatting)."""
         transcript = clean(transcript, span.end - span.start)
         at = span.start
-        words = tuple(WordTiming(w.text, w.start + at, w.end + at, w.probability) for w in transcript.words)
+        words = results.shift(transcript.words, at)
         text = results.join_words(words) if words else transcript.text
         if not text.strip():
             return None
@@ -219,6 +217,8 @@ class BatchTranscriber:
             timeline=timeline,
             options=options,
             transcription_time=transcript.processing_s,
+            language=transcript.language,
+            language_probability=transcript.language_probability,
         )
 
     async def _store(self, request: BatchRequest, result: BatchResult) -> BatchResult:

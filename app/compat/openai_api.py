@@ -128,7 +128,8 @@ def _parameters(form: FormData, compat: Compat, *, translate: bool) -> tuple[str
     grains = {str(g) for g in (*form.getlist("timestamp_granularities[]"), *form.getlist("timestamp_granularities"))}
     if not grains <= {"word", "segment"}:
         raise OpenAIError(400, "timestamp_granularities[] takes word and segment", param="timestamp_granularities")
-    language = None if translate else _field(form, "language")
+    # a translation detects the spoken language (the endpoint has no language field)
+    language = "auto" if translate else _field(form, "language")
     wanted = Wanted(language=language, prompt=_field(form, "prompt"), translate=translate)
     return fmt, stream, grains, session_options(compat.settings.default_options, wanted)
 
@@ -220,6 +221,8 @@ def _render(result: BatchResult, fmt: str, grains: set[str], *, task: str, langu
     usage = {"type": "duration", "seconds": math.ceil(result.duration_s)}
     if fmt == "json":
         return JSONResponse({"text": text, "usage": usage}, headers=headers)
+    if language == "auto":  # what the main model detected
+        language = next((f.data.language for f in finals if f.data.language), language)
     body: dict[str, Any] = {
         "task": task,
         "language": "english" if task == "translate" else LANGUAGES.get(language, language),

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.errors import ConfigError
+from app.languages import AUTO
 from app.options import FormattingOptions, SessionOptions
 
 #: option → whether this build's SessionOptions has it (session options of the languages work)
@@ -21,8 +22,8 @@ PENDING: dict[str, bool] = {
     "task": "task" in SessionOptions.model_fields,
     "formatting.numerals": "numerals" in FormattingOptions.model_fields,
 }
-#: the ``language`` value that asks the main model to detect the language; None while there is none
-LANGUAGE_AUTO: str | None = None
+#: the ``language`` value that asks the main model to detect the language (app.languages)
+LANGUAGE_AUTO: str | None = AUTO
 
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
 VAD_MIN_S, VAD_MAX_S = 0.1, 5.0  # the allowed range of vad.post_speech_silence

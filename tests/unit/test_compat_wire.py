@@ -81,8 +81,7 @@ def test_language_tags() -> None:
     assert language("en-GB") == "en" and language("PT_br") == "pt"
     with pytest.raises(ConfigError):
         language("english please")
-    with pytest.raises(ConfigError):
-        language("multi")  # no detection on this server yet
+    assert language("multi") == language("auto") == "auto"  # the main model detects it
 
 
 # --------------------------------------------------------------------------- common
