@@ -156,7 +156,8 @@ def pct(values: Sequence[float], q: float) -> float:
 def table(results: Sequence[Result], references: dict[str, str]) -> list[str]:
     both = [*TUNE, *HELD_OUT]
     lines = [
-        "| main model setting | WER tune (7 clips) | WER held-out (6) | WER pooled (13) | word errors | finals "
+        f"| main model setting | WER tune ({len(TUNE)} clips) | WER held-out ({len(HELD_OUT)}) "
+        f"| WER pooled ({len(both)}) | word errors | finals "
         "| main calls | CPU s a call median / p95 | CPU s per final |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
