@@ -35,6 +35,10 @@ class Analyzer(Batched):
         result: AnalyzeReply = await self._batched(request)
         return result
 
+    async def warm(self) -> bool:
+        """Answers once the replica is up with its model loaded (a deployment scaled to zero starts one)."""
+        return self.engine is not None
+
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.005)
     async def _batched(self, requests: list[AnalyzeRequest]) -> list[AnalyzeReply]:
         self.observe_batch(len(requests))

@@ -32,15 +32,33 @@ def load_settings(args: dict[str, Any]) -> ServerSettings:
     return ServerSettings.model_validate(raw)
 
 
+def enrichment_scaling(settings: ServerSettings) -> dict[str, Any]:
+    """The Diarizer's and the Analyzer's autoscaling: from zero to one replica and back when idle."""
+    if not settings.enrichment.scale_to_zero:
+        return {}
+    return {
+        "autoscaling_config": {
+            "min_replicas": 0,
+            "initial_replicas": 0,
+            "max_replicas": 1,
+            "target_ongoing_requests": 8,
+            "upscale_delay_s": 0,
+            "downscale_delay_s": settings.enrichment.scale_to_zero_after_s,
+        }
+    }
+
+
 def build_app(args: dict[str, Any]) -> Application:
     # the validated settings object travels to the replicas pickled (SecretStr values included)
     settings = load_settings(args)
     intervals = {"min_interval_s": settings.partial_min_interval_s, "max_interval_s": settings.partial_max_interval_s}
     realtime = RealtimeASR.bind(settings.realtime_model.model_dump(mode="json"), intervals)
     main = ASR.options(name="MainASR").bind(settings.main_model.model_dump(mode="json"))
-    # enrichment deployments: a session that turns a feature off never calls them
-    diarizer = Diarizer.bind(settings.enrichment.diarization.model_dump(mode="json"))
-    analyzer = Analyzer.bind(settings.enrichment.analysis.model_dump(mode="json"))
+    # enrichment deployments: a session that turns a feature off never calls them, and with
+    # scale_to_zero they hold no replica (no memory) until one turns it on
+    scaling = enrichment_scaling(settings)
+    diarizer = Diarizer.options(**scaling).bind(settings.enrichment.diarization.model_dump(mode="json"))
+    analyzer = Analyzer.options(**scaling).bind(settings.enrichment.analysis.model_dump(mode="json"))
     pool = SessionHostPool.bind(settings, realtime, main, int(args.get("session_hosts", 2)), diarizer, analyzer)
     ingress = Ingress.options(num_replicas=int(args.get("ingress_replicas", 1)))
     # the ingress runs pre-recorded transcription (the compatible REST endpoints) on the same deployments

@@ -4,6 +4,7 @@ with the application."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Callable
@@ -78,8 +79,14 @@ class SessionHostActor(SessionHost):
             await self.storage.store.close()
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 0}, num_replicas=1, health_check_period_s=10)
-class SessionHostPool:
+@serve.deployment(
+    ray_actor_options={"num_cpus": 0},
+    num_replicas=1,
+    # every socket's result long-poll and audio frames reach this replica's sessions
+    max_ongoing_requests=100_000,
+    health_check_period_s=10,
+)
+class SessionHostPool(SessionHostActor):
     def __init__(
         self,
         settings: ServerSettings,
@@ -89,23 +96,26 @@ class SessionHostPool:
         diarizer: DeploymentHandle | None = None,
         analyzer: DeploymentHandle | None = None,
     ) -> None:
-        self._hosts = [
-            new_host_actor(SessionHostActor, settings, realtime, main, i, diarizer, analyzer) for i in range(hosts)
+        super().__init__(settings, realtime, main, 0, diarizer, analyzer)
+        self._others = [
+            new_host_actor(SessionHostActor, settings, realtime, main, i, diarizer, analyzer) for i in range(1, hosts)
         ]
 
     async def get_hosts(self) -> list[Any]:
-        return self._hosts
+        """The other hosts' actor handles (host 0 is this replica)."""
+        return self._others
 
     async def check_health(self) -> None:
         # a host that crashed is being restarted by Ray: failing here would make Serve replace this
         # replica, and with it every other host and its sessions
-        up = await ping_hosts(self._hosts)
-        if up < len(self._hosts):
-            log.warning("%d of %d session hosts are restarting", len(self._hosts) - up, len(self._hosts))
+        up = await ping_hosts(self._others)
+        if up < len(self._others):
+            log.warning("%d of %d session hosts are restarting", len(self._others) - up, len(self._others) + 1)
 
     async def __del__(self) -> None:
-        # flush what can be flushed; the hosts die with this replica (their owner)
+        # flush what can be flushed; the other hosts die with this replica (their owner)
         try:
-            await shutdown_hosts(self._hosts, timeout_s=10)
+            await asyncio.wait_for(self.shutdown(), timeout=10)
+            await shutdown_hosts(self._others, timeout_s=10)
         except Exception:
             log.warning("session hosts did not shut down cleanly")

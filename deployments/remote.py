@@ -9,6 +9,8 @@ its client resumes the session, which the restarted host takes over from the sto
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import ray
@@ -61,44 +63,61 @@ class DeploymentPort:
         result: AnalyzeReply = await self.handle.analyze.remote(request)
         return result
 
+    async def warm(self) -> None:
+        await self.handle.warm.remote()
+
 
 class RayHost:
-    """The HostPort over one session-host actor."""
+    """The HostPort over one session host: an actor handle, or the pool's deployment handle (host 0);
+    both answer ``.method.remote(...)`` with an awaitable. ``on_lost`` hears of a host that went away."""
 
-    def __init__(self, actor: Any) -> None:
+    def __init__(self, actor: Any, on_lost: Callable[[], None] | None = None) -> None:
         self.actor = actor
+        self._on_lost = on_lost
+
+    async def _call(self, ref: Any) -> Any:
+        try:
+            return await _call(ref)
+        except SessionInterrupted:
+            if self._on_lost is not None:
+                self._on_lost()
+            raise
 
     async def start(self, session_id: str, client_id: str, raw: str, *, standalone: bool = False) -> StartReply:
-        reply: StartReply = await _call(self.actor.start.remote(session_id, client_id, raw, standalone=standalone))
+        reply: StartReply = await self._call(self.actor.start.remote(session_id, client_id, raw, standalone=standalone))
         return reply
 
     async def command(self, session_id: str, client_id: str, raw: str) -> None:
-        await _call(self.actor.command.remote(session_id, client_id, raw))
+        await self._call(self.actor.command.remote(session_id, client_id, raw))
 
     async def feed(self, session_id: str, client_id: str, data: bytes) -> None:
-        await _call(self.actor.feed.remote(session_id, client_id, data))
+        await self._call(self.actor.feed.remote(session_id, client_id, data))
 
     async def report(self, session_id: str, client_id: str, error: SttError) -> None:
-        await _call(self.actor.report.remote(session_id, client_id, error))
+        await self._call(self.actor.report.remote(session_id, client_id, error))
 
     async def poll(self, session_id: str, client_id: str, after: int, wait_s: float) -> PollReply:
-        reply: PollReply = await _call(self.actor.poll.remote(session_id, client_id, after, wait_s))
+        reply: PollReply = await self._call(self.actor.poll.remote(session_id, client_id, after, wait_s))
         return reply
 
     async def info(self, session_id: str) -> SessionInfo | None:
-        info: SessionInfo | None = await _call(self.actor.info.remote(session_id))
+        info: SessionInfo | None = await self._call(self.actor.info.remote(session_id))
         return info
 
     async def live_sessions(self, client_id: str | None = None) -> list[tuple[float, str]]:
-        sessions: list[tuple[float, str]] = await _call(self.actor.live_sessions.remote(client_id))
+        sessions: list[tuple[float, str]] = await self._call(self.actor.live_sessions.remote(client_id))
         return sessions
 
     async def abandon(self, session_id: str, client_id: str) -> None:
-        await _call(self.actor.abandon.remote(session_id, client_id))
+        await self._call(self.actor.abandon.remote(session_id, client_id))
 
     async def ping(self) -> bool:
-        ok: bool = await _call(self.actor.ping.remote())
+        ok: bool = await self._call(self.actor.ping.remote())
         return ok
+
+
+#: how long a health check waits for the session hosts
+PING_TIMEOUT_S = 5.0
 
 
 class RayDirectory:
@@ -108,11 +127,21 @@ class RayDirectory:
         self.pool = pool
         self._hosts: list[RayHost] = []
         self._lock = asyncio.Lock()
+        self._refreshing: asyncio.Task[None] | None = None
 
     async def refresh(self) -> None:
         async with self._lock:
-            actors = await self.pool.get_hosts.remote()
-            self._hosts = [RayHost(a) for a in actors]
+            others = await self.pool.get_hosts.remote()
+            self._hosts = [RayHost(self.pool, self._lost), *(RayHost(a, self._lost) for a in others)]
+
+    def _lost(self) -> None:
+        """A host went away: a new pool replica makes new hosts, so fetch the list again (once at a time)."""
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.create_task(self._refresh_quietly())
+
+    async def _refresh_quietly(self) -> None:
+        with contextlib.suppress(Exception):  # the pool is restarting too: the health check fetches again
+            await self.refresh()
 
     def host_for(self, session_id: str) -> RayHost:
         if not self._hosts:
@@ -127,9 +156,10 @@ class RayDirectory:
         """Whether every host answers; when one does not, the host list is fetched again (a new pool
         replica makes new hosts), and the answer is still no until they do."""
         try:
-            await asyncio.gather(*(h.ping() for h in self._hosts))
-        except SessionInterrupted:
-            await self.refresh()
+            # a host restarting may leave a call waiting: answer "not healthy" rather than hang
+            await asyncio.wait_for(asyncio.gather(*(h.ping() for h in self._hosts)), PING_TIMEOUT_S)
+        except (SessionInterrupted, TimeoutError):
+            self._lost()
             return False
         return bool(self._hosts)
 

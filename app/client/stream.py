@@ -157,8 +157,11 @@ class SttStream:
             raise
         self._failure = None
         self._set(S.STOPPING if self._stop_sent else S.OPEN)
-        if not self.standalone and self._audio_error is not None:
+        if not self.standalone:
+            # a fresh audio socket too: the old one may be attached to a host that went away
             await self._cancel(self._audio_task)
+            if self._audio_ws is not None:
+                await self._audio_ws.close()
             await self._open_audio()
         return self.started
 

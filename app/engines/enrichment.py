@@ -31,6 +31,9 @@ class LocalEmbedder:
         engine = self.engine or await self.load()
         return await asyncio.to_thread(engine.embed, request)
 
+    async def warm(self) -> None:
+        await self.load()
+
     async def load(self) -> SpeakerEngine:
         async with self._loading:
             if self.engine is None:
@@ -52,6 +55,9 @@ class LocalAnalyzer:
     async def analyze(self, request: AnalyzeRequest) -> AnalyzeReply:
         self.calls += 1
         return await asyncio.to_thread(self.engine.analyze, request)
+
+    async def warm(self) -> None:
+        await asyncio.to_thread(self.engine.load, sentiment=True, topics=True)
 
 
 class LocalEnrichment(Enrichment):

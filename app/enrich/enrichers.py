@@ -23,11 +23,15 @@ from app.enrich.ports import Analyzer, AnalyzeRequest, Embedder, EmbedRequest, T
 from app.enrich.profanity import ProfanityFilter
 from app.enrich.settings import AnalysisSettings, DiarizationSettings, EnrichmentSettings
 from app.enrich.wakewords import WakeWordMatcher
+from app.enrich.warmup import Warmup
 from app.options import SessionOptions
 from app.session.ports import FinalEnricher, PartialEnricher
 from app.transcript import SAMPLE_RATE, Audio
 
 log = logging.getLogger(__name__)
+
+#: an enrichment model that answered within this long is awake (its deployment's downscale delay is longer)
+AWAKE_S = 300.0
 
 
 def _spans(words: Sequence[p.Word], start_s: float) -> list[dz.Span]:
@@ -38,9 +42,10 @@ def _spans(words: Sequence[p.Word], start_s: float) -> list[dz.Span]:
 class DiarizationEnricher:
     """Speakers of one session: owns its clusterer, so one instance a session."""
 
-    def __init__(self, embedder: Embedder, settings: DiarizationSettings) -> None:
+    def __init__(self, embedder: Embedder, settings: DiarizationSettings, warmup: Warmup | None = None) -> None:
         self._embedder = embedder
         self._settings = settings
+        self._warmup = warmup
         self._windows = dz.WindowParams(
             window_s=settings.window_s,
             hop_s=settings.hop_s,
@@ -62,6 +67,19 @@ class DiarizationEnricher:
         self._guessed_at: tuple[int, int] = (-1, 0)  # (utterance id, samples) of the last embedded partial
         self._guessing: asyncio.Task[None] | None = None
 
+    def prepare(self, options: SessionOptions) -> None:
+        """A session starts (or is configured) with diarization on: wake the model now."""
+        if options.features.speaker_diarization and self._warmup is not None:
+            self._warmup.kick()
+
+    def _timeout_s(self) -> float:
+        base = self._settings.timeout_s
+        return self._warmup.timeout_s(base) if self._warmup is not None else base
+
+    def _answered(self) -> None:
+        if self._warmup is not None:
+            self._warmup.answered()
+
     async def enrich(self, final: p.FinalResult, audio: Audio, options: SessionOptions) -> p.FinalResult:
         if not options.features.speaker_diarization:
             return final
@@ -72,8 +90,9 @@ class DiarizationEnricher:
             return final
         try:
             embeddings = await asyncio.wait_for(
-                self._embedder.embed(EmbedRequest(plan.audio, plan.windows)), self._settings.timeout_s
+                self._embedder.embed(EmbedRequest(plan.audio, plan.windows)), self._timeout_s()
             )
+            self._answered()
         except Exception:
             log.warning(
                 "speaker embedding failed; final sent without speakers",
@@ -107,8 +126,9 @@ class DiarizationEnricher:
         try:
             samples = dz.normalize_loudness(audio)
             embedding = await asyncio.wait_for(
-                self._embedder.embed(EmbedRequest(samples, ((0, len(samples)),))), self._settings.timeout_s
+                self._embedder.embed(EmbedRequest(samples, ((0, len(samples)),))), self._timeout_s()
             )
+            self._answered()
             match = self.clusterer.peek(normalize(embedding[0]), len(samples) / SAMPLE_RATE)
             self._guess = (utterance, match.label)
         except Exception:
@@ -120,10 +140,17 @@ class DiarizationEnricher:
 class AnalysisEnricher:
     """Sentiment and topics of a final's text, in one call to the Analyzer."""
 
-    def __init__(self, analyzer: Analyzer, settings: AnalysisSettings) -> None:
+    def __init__(self, analyzer: Analyzer, settings: AnalysisSettings, warmup: Warmup | None = None) -> None:
         self._analyzer = analyzer
         self._settings = settings
+        self._warmup = warmup
         self._topics: tuple[tuple[str, ...] | None, tuple[TopicQuery, ...]] | None = None
+
+    def prepare(self, options: SessionOptions) -> None:
+        """A session starts (or is configured) with sentiment or topics on: wake the models now."""
+        f = options.features
+        if (f.sentiment_analysis.enabled or f.topic_detection.enabled) and self._warmup is not None:
+            self._warmup.kick()
 
     async def enrich(self, final: p.FinalResult, audio: Audio, options: SessionOptions) -> p.FinalResult:
         want_sentiment = options.features.sentiment_analysis.enabled
@@ -139,10 +166,11 @@ class AnalysisEnricher:
         if not s_texts and not t_texts:  # topics on with an empty topic list
             analysis = p.Analysis(topics=[])
             return final.model_copy(update={"data": final.data.model_copy(update={"analysis": analysis})})
+        timeout = self._warmup.timeout_s(self._settings.timeout_s) if self._warmup else self._settings.timeout_s
         try:
-            reply = await asyncio.wait_for(
-                self._analyzer.analyze(AnalyzeRequest(s_texts, t_texts, queries)), self._settings.timeout_s
-            )
+            reply = await asyncio.wait_for(self._analyzer.analyze(AnalyzeRequest(s_texts, t_texts, queries)), timeout)
+            if self._warmup is not None:
+                self._warmup.answered()
         except Exception:
             log.warning(
                 "text analysis failed; final sent without analysis",
@@ -286,15 +314,22 @@ class Enrichment:
         self.settings = settings
         self.embedder = embedder
         self.analyzer = analyzer
+        # awake for less than the deployments' downscale delay (serve_config.yaml: 600 s)
+        self.diarizer_warmup = Warmup(
+            embedder.warm, cold_start_timeout_s=settings.diarization.cold_start_timeout_s, awake_s=AWAKE_S
+        )
+        self.analyzer_warmup = Warmup(
+            analyzer.warm, cold_start_timeout_s=settings.analysis.cold_start_timeout_s, awake_s=AWAKE_S
+        )
         self._profanity = ProfanityFilter.default(settings.profanity_allowed)
 
     def for_session(self) -> tuple[list[FinalEnricher], list[PartialEnricher]]:
-        diarization = DiarizationEnricher(self.embedder, self.settings.diarization)
+        diarization = DiarizationEnricher(self.embedder, self.settings.diarization, self.diarizer_warmup)
         wake = WakeWordEnricher(self.settings.wake_word_max_edits)
         profanity = ProfanityEnricher(self._profanity)
         finals: list[FinalEnricher] = [
             diarization,
-            AnalysisEnricher(self.analyzer, self.settings.analysis),
+            AnalysisEnricher(self.analyzer, self.settings.analysis, self.analyzer_warmup),
             wake,
             profanity,
         ]

@@ -36,6 +36,10 @@ class Embedder(Protocol):
         """One L2-normalised row per window, in order."""
         ...
 
+    async def warm(self) -> None:
+        """Returns once the model can answer (a deployment scaled to zero starts a replica)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class TopicQuery:
@@ -72,3 +76,7 @@ class AnalyzeReply:
 
 class Analyzer(Protocol):
     async def analyze(self, request: AnalyzeRequest) -> AnalyzeReply: ...
+
+    async def warm(self) -> None:
+        """Returns once the models can answer (a deployment scaled to zero starts a replica)."""
+        ...

@@ -33,6 +33,12 @@ class DiarizationSettings(_Strict):
     batch_size: int = Field(8, ge=1, le=256, description="embedding requests a batch may gather")
     batch_wait_timeout_s: float = Field(0.005, gt=0.0, le=1.0)
     timeout_s: float = Field(5.0, gt=0.0, le=120.0, description="a final goes out without speakers past this")
+    cold_start_timeout_s: float = Field(
+        60.0,
+        gt=0.0,
+        le=600.0,
+        description="the timeout while the Diarizer may be scaled to zero (its replica starting)",
+    )
     # windows: Resemblyzer's own partial length (160 mel frames = 1.6 s); hop: half a window
     window_s: float = Field(1.6, ge=0.5, le=5.0, description="speaker-embedding window")
     hop_s: float = Field(0.8, ge=0.1, le=5.0, description="step between windows of one utterance")
@@ -105,6 +111,12 @@ class AnalysisSettings(_Strict):
     batch_size: int = Field(16, ge=1, le=256)
     batch_wait_timeout_s: float = Field(0.005, gt=0.0, le=1.0)
     timeout_s: float = Field(5.0, gt=0.0, le=120.0, description="a final goes out without analysis past this")
+    cold_start_timeout_s: float = Field(
+        60.0,
+        gt=0.0,
+        le=600.0,
+        description="the timeout while the Analyzer may be scaled to zero (its replica starting)",
+    )
     topics: list[TopicSpec] = Field(default_factory=_default_topics, description="the server's topic list")
     # a topic's confidence: softmax over the topics' similarities and a "no topic" background
     topic_background: float = Field(0.25, ge=-1.0, le=1.0, description="similarity of the 'no topic' class")
@@ -120,3 +132,10 @@ class EnrichmentSettings(_Strict):
     wake_word_max_edits: float = Field(
         0.15, ge=0.0, le=0.5, description="character edits a wake phrase may differ by, as a share of its letters"
     )
+    scale_to_zero: bool = Field(
+        True,
+        description="the Diarizer and the Analyzer run no replica until a session turns their feature on (its "
+        "first final waits for one to start) and go back to none after scale_to_zero_after_s idle; false: one "
+        "replica each, loaded at start. A config's deployments: autoscaling_config wins",
+    )
+    scale_to_zero_after_s: float = Field(600.0, ge=10.0, le=86400.0)

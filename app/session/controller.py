@@ -31,7 +31,7 @@ from app.options import SessionOptions
 from app.session.finals import FinalJob, FinalWorker, Speculation, speculation_end
 from app.session.language import SessionLanguage
 from app.session.partials import PartialRunner, Utterance
-from app.session.ports import Clock, Emit, Ports, SystemClock
+from app.session.ports import Clock, Emit, Ports, Preparing, SystemClock
 from app.session.timeline import Timeline
 from app.streaming.policy import PartialPolicy
 from app.streaming.scheduler import LocalRealtime, RealtimePort
@@ -210,6 +210,7 @@ class StreamSession:
         self._new_vad()
         self.started_at = self._clock.monotonic()
         self._finals.start()
+        self._prepare_stages()
         self.state = SessionState.STREAMING
         audio = msg.options.audio
         await self._emit(
@@ -251,9 +252,15 @@ class StreamSession:
         vad_changed = new.vad != self.options.vad
         self.options = new
         self._language.configure(new)
+        self._prepare_stages()
         if vad_changed:
             self._detector.reconfigure(new.vad)
             self._segmenter.reconfigure(new.vad)
+
+    def _prepare_stages(self) -> None:
+        for stage in {id(s): s for s in (*self._ports.enrichers, *self._ports.partial_enrichers)}.values():
+            if isinstance(stage, Preparing):
+                stage.prepare(self.options)
 
     def _new_vad(self) -> None:
         self._detector = VoiceDetector(self.options.vad, start_offset=self._ring.end_offset)

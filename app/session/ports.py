@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from app import protocol as p
 from app.options import SessionOptions
@@ -48,6 +48,14 @@ class PartialEnricher(Protocol):
     async def enrich_partial(
         self, partial: p.PartialResult, audio: Audio, options: SessionOptions
     ) -> p.PartialResult: ...
+
+
+@runtime_checkable
+class Preparing(Protocol):
+    """A stage that wants to know a session's options when it starts or is configured (to wake the
+    model a feature needs before its first result)."""
+
+    def prepare(self, options: SessionOptions) -> None: ...
 
 
 @dataclass(slots=True)

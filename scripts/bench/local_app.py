@@ -1,11 +1,11 @@
 """A local Ray + Serve running the application of ``serve_config.yaml``, in this process.
 
 Like the e2e fixture (``tests/serve_app.py``, docs/architecture.md §5): ``ray.init(address="local")`` with
-Ray's token auth off, Serve's HTTP proxy on a free port, then ``serve.run(build_app(args))`` with the
-config's application ``args``. Two things differ from the config, both recorded in the results: the
-benchmark's API key is added to ``settings.auth.api_keys``, and ``max_sessions_per_client`` is raised
-to the largest round's session count. The config's per-deployment overrides (``deployments:``) are
-not applied: ``serve.run`` of an application takes the decorators' and builder's values.
+Ray's token auth off and Serve's HTTP proxy on a free port; then the config itself is deployed, as
+``serve run serve_config.yaml`` does (its ``deployments:`` overrides applied: replicas, autoscaling,
+user configs). Three things differ from the config, all recorded in the results: the benchmark's API
+key is added to ``settings.auth.api_keys``, ``max_sessions_per_client`` is raised to the largest
+round's session count, and the store is a fresh folder of its own.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import os
 import socket
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,12 +39,21 @@ class LocalApp:
         return {"config": str(self.config.relative_to(ROOT)), "args": _redacted(self.args)}
 
 
-def app_args(config: Path, api_key: str, max_sessions: int) -> dict[str, Any]:
-    spec = yaml.safe_load(config.read_text())
+def app_spec(config: Path, api_key: str, max_sessions: int, data_dir: str) -> dict[str, Any]:
+    """The config's first application, with the benchmark's key, session limit and store folder."""
+    spec: dict[str, Any] = yaml.safe_load(config.read_text())
     apps = spec.get("applications") or []
     if not apps:
         raise SystemExit(f"{config}: no application")
-    args: dict[str, Any] = copy.deepcopy(apps[0].get("args") or {})
+    app = copy.deepcopy(apps[0])
+    app["args"] = app_args(app, api_key, max_sessions)
+    app["args"].setdefault("settings", {}).setdefault("store", {})["data_dir"] = data_dir
+    app["name"], app["route_prefix"] = APP_NAME, "/"
+    return app
+
+
+def app_args(app: dict[str, Any], api_key: str, max_sessions: int) -> dict[str, Any]:
+    args: dict[str, Any] = copy.deepcopy(app.get("args") or {})
     settings = args.setdefault("settings", {})
     auth = settings.setdefault("auth", {})
     auth.setdefault("api_keys", {})[api_key] = CLIENT_ID
@@ -55,25 +65,25 @@ def app_args(config: Path, api_key: str, max_sessions: int) -> dict[str, Any]:
 def start(config: Path, api_key: str, max_sessions: int) -> LocalApp:
     os.environ["RAY_AUTH_MODE"] = "disabled"  # Ray turns token auth on after a local init (docs/architecture.md §5)
     import ray
-    from ray import serve
+    from ray.serve._private import api as serve_api  # what `serve run CONFIG` calls
+    from ray.serve._private.constants import SERVE_NAMESPACE
+    from ray.serve.schema import ServeDeploySchema
 
-    from deployments.app import build_app
-
-    args = app_args(config, api_key, max_sessions)
+    app = app_spec(config, api_key, max_sessions, tempfile.mkdtemp(prefix="rtstt-bench-data-"))
     port = _free_port()
     ray.init(
         address="local",
         num_cpus=len(os.sched_getaffinity(0)),  # the cores this process may use (taskset, cgroups)
         include_dashboard=False,
-        namespace="rtstt-bench",
+        namespace=SERVE_NAMESPACE,
         _temp_dir=os.environ.get("RAY_TMPDIR", "/tmp/rtstt-ray"),
         log_to_driver=False,
     )
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(build_app(args), name=APP_NAME, route_prefix="/", blocking=False)
+    client = serve_api.serve_start(http_options={"host": "127.0.0.1", "port": port})
+    client.deploy_apps(ServeDeploySchema.model_validate({"applications": [app]}), _blocking=False)
     url = f"http://127.0.0.1:{port}"
     _wait_ready(url)
-    return LocalApp(url, args, config)
+    return LocalApp(url, app["args"], config)
 
 
 def stop() -> None:
@@ -86,10 +96,19 @@ def stop() -> None:
         ray.shutdown()
 
 
-def _wait_ready(url: str, timeout_s: float = 120.0) -> None:
+def _wait_ready(url: str, timeout_s: float = 180.0) -> None:
+    from ray import serve
+
     deadline = time.monotonic() + timeout_s
     last = "no answer"
     while time.monotonic() < deadline:
+        status = serve.status().applications.get(APP_NAME)
+        if status is None or status.status != "RUNNING":
+            last = f"application {status.status if status else 'not deployed'}"
+            if status is not None and status.status == "DEPLOY_FAILED":
+                raise SystemExit(f"the application failed to deploy: {status.message}")
+            time.sleep(0.5)
+            continue
         try:
             response = httpx.get(url + "/healthz", timeout=5)
             if response.status_code == 200:

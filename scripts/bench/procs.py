@@ -103,6 +103,22 @@ class ProcessSampler:
             "samples": self._samples,
         }
 
+    def memory_by_process(self) -> dict[str, dict[str, float]]:
+        """RSS and PSS (MB) now, summed by process label (``Diarizer``, ``raylet`` …), largest first."""
+        out: dict[str, dict[str, float]] = defaultdict(lambda: {"processes": 0, "rss_mb": 0.0, "pss_mb": 0.0})
+        for proc in self._matching():
+            try:
+                with proc.oneshot():
+                    info = proc.memory_full_info()
+                    row = out[_label(proc)]
+                    row["processes"] += 1
+                    row["rss_mb"] += info.rss / 2**20
+                    row["pss_mb"] += getattr(info, "pss", 0) / 2**20
+            except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+                continue
+        rounded = {k: {f: round(v, 1) for f, v in row.items()} for k, row in out.items()}
+        return dict(sorted(rounded.items(), key=lambda kv: -kv[1]["pss_mb"]))
+
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
             self._sample()

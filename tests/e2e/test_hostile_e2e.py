@@ -4,6 +4,7 @@ increment of 0, and a session host killed mid-stream."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -58,16 +59,22 @@ async def test_frames_that_decode_to_nothing_do_not_fail_the_metrics(serve_url: 
 
 
 async def _host_pids() -> list[int]:
-    hosts = await serve.get_deployment_handle("SessionHostPool", app_name="stt").get_hosts.remote()
-    return [int(pid) for pid in await asyncio.gather(*(h.pid.remote() for h in hosts))]
+    """Every session host's process: the pool's replica (host 0) and the actors it owns."""
+    pool = serve.get_deployment_handle("SessionHostPool", app_name="stt")
+    others = await pool.get_hosts.remote()
+    return [
+        int(await pool.pid.remote()),
+        *[int(pid) for pid in await asyncio.gather(*(h.pid.remote() for h in others))],
+    ]
 
 
 async def _wait_healthy(url: str, timeout_s: float = 90.0) -> None:
     deadline = time.monotonic() + timeout_s
     async with httpx.AsyncClient(timeout=10) as http:
         while time.monotonic() < deadline:
-            if (await http.get(url + "/healthz")).status_code == 200:
-                return
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get(url + "/healthz")).status_code == 200:
+                    return
             await asyncio.sleep(0.5)
     raise AssertionError("the app did not become healthy again")
 
@@ -95,7 +102,7 @@ async def test_a_killed_session_host_interrupts_the_stream_and_it_resumes(serve_
         assert info.value.code == "session_interrupted" and info.value.close_code == 1012
         assert not info.value.fatal
         await _wait_healthy(serve_url)
-        assert set(await _host_pids()).isdisjoint(before)  # Ray restarted the hosts
+        assert set(await _host_pids()).isdisjoint(before)  # Serve and Ray restarted the hosts
         started = await s.reconnect()
         assert started.resumed and started.session_id == first.session_id
         await s.send_pcm(to_pcm16(load_audio(shared_data / "clips" / "sb_spk2_snt2.wav")) + gap, realtime=False)

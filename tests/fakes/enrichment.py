@@ -28,6 +28,9 @@ class ToneEmbedder:
     def calls(self) -> int:
         return len(self.requests)
 
+    async def warm(self) -> None:
+        pass
+
     async def embed(self, request: EmbedRequest) -> Embeddings:
         self.requests.append(request)
         if self.delay_s:
@@ -53,6 +56,9 @@ class KeywordAnalyzer:
     @property
     def calls(self) -> int:
         return len(self.requests)
+
+    async def warm(self) -> None:
+        pass
 
     async def analyze(self, request: AnalyzeRequest) -> AnalyzeReply:
         self.requests.append(request)

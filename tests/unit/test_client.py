@@ -328,8 +328,10 @@ async def test_reconnect_resumes_after_last_seq(server: FakeServer) -> None:
     resume = server.commands[1]
     assert isinstance(resume, p.StartStream)
     assert resume.last_seq == 2
-    assert server.sockets[-1].path == "/v1/stream/control"
-    assert server.sockets[-1].params == {"session_id": stream.session_id}
+    control = [sock for sock in server.sockets if sock.path == "/v1/stream/control"]
+    assert control[-1].params == {"session_id": stream.session_id} and len(control) == 2
+    # a fresh audio socket too: the old one may be attached to a host that went away
+    assert server.sockets[-1].path == "/v1/stream/audio"
     assert got[0].type == "session_started"
     assert [(f.seq, f.data.text) for f in finals] == [(1, "200 bytes"), (2, "400 bytes"), (3, "600 bytes")]
 
