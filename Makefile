@@ -57,7 +57,7 @@ serve: setup
 
 # starts its own local Ray + Serve app from serve_config.yaml's settings, streams, tears down
 bench: setup
-	$(PY) scripts/bench_stream.py --start-app --sessions 1,2,4 --label cpu-2core-tiny-en
+	$(PY) scripts/bench_stream.py --start-app --sessions 1,2,4,6,8,10,12 --overload 8+8 --label cpu-2core
 
 schema: setup
 	$(PY) -m app schema > schema/protocol.json

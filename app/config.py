@@ -216,6 +216,11 @@ class ServerSettings(_Strict):
     default_options: SessionOptions = Field(default_factory=SessionOptions)
     partial_min_interval_s: float = Field(0.1, ge=0.02, le=5.0, description="least audio between partials")
     partial_max_interval_s: float = Field(1.0, ge=0.05, le=10.0, description="interval when the realtime model lags")
+    partials_tail_only: bool = Field(
+        True,
+        description="a partial decodes only the audio after the committed words (false: the utterance from its "
+        "start, whose cost grows with it; kept to measure the difference)",
+    )
     speculative_finals: bool = Field(
         True, description="start the main model when a pause begins, so the final is ready when the pause ends it"
     )

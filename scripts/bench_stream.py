@@ -44,6 +44,7 @@ from app.transcript import SAMPLE_RATE
 
 DEFAULT_KEY = "dev-key-change-me"
 SETTLE_S = 2.0  # pause between rounds, so the previous sessions have closed
+BURST_AFTER_S = 10.0  # the overload round's burst of new sessions comes this long after its first ones
 EXTRA_TIMEOUT_S = 60.0  # a session may run this much longer than its audio before it counts as hung
 
 
@@ -59,6 +60,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--config", type=Path, default=local_app.DEFAULT_CONFIG, help="serve config for --start-app")
     parser.add_argument("--sessions", default="1,2,4", help="comma-separated N, run in turn (default %(default)s)")
+    parser.add_argument(
+        "--overload",
+        default=None,
+        metavar="N+M",
+        help="then an overload round: N sessions as usual, and BURST_AFTER_S later M more at once "
+        "(admission control should refuse them and keep the N's latency)",
+    )
     parser.add_argument("--options", default="{}", help="session options as JSON (start_stream.options)")
     parser.add_argument("--label", default=time.strftime("stream-%Y%m%d-%H%M%S"), help="output file name")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results", help="output folder (default %(default)s)")
@@ -88,6 +96,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--sessions {args.sessions!r}: expected comma-separated integers, e.g. 1,2,4")
     if not args.session_counts or min(args.session_counts) < 1:
         parser.error(f"--sessions {args.sessions!r}: every N must be at least 1")
+    args.overload_counts = None
+    if args.overload:
+        try:
+            base, extra = (int(x) for x in args.overload.split("+"))
+        except ValueError:
+            parser.error(f"--overload {args.overload!r}: expected N+M, e.g. 8+8")
+        args.overload_counts = (base, extra)
     try:
         args.session_options = json.loads(args.options)
     except json.JSONDecodeError as exc:
@@ -101,13 +116,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def run_round(
-    url: str, api_key: str, n: int, pcm: bytes, args: argparse.Namespace, duration_s: float, *, own_ray: bool
+    url: str,
+    api_key: str,
+    n: int,
+    pcm: bytes,
+    args: argparse.Namespace,
+    duration_s: float,
+    *,
+    own_ray: bool,
+    burst: int = 0,
 ) -> tuple[list[SessionRecord], dict[str, Any], float]:
+    """``n`` sessions with a random 0-1 s stagger; with ``burst``, that many more at once
+    :data:`BURST_AFTER_S` later (the overload round)."""
     client = SttClient(url, api_key=api_key)
     rng = random.Random(args.seed * 1000 + n)
-    plans = [
-        SessionPlan(i, rng.uniform(0.0, 1.0), pcm, args.chunk_ms, args.session_options, duration_s + EXTRA_TIMEOUT_S)
-        for i in range(n)
+    timeout = duration_s + EXTRA_TIMEOUT_S
+    plans = [SessionPlan(i, rng.uniform(0.0, 1.0), pcm, args.chunk_ms, args.session_options, timeout) for i in range(n)]
+    plans += [
+        SessionPlan(n + i, BURST_AFTER_S + 0.01 * i, pcm, args.chunk_ms, args.session_options, timeout)
+        for i in range(burst)
     ]
     started = time.perf_counter()
     with ProcessSampler(root_pid=os.getpid() if own_ray else None) as sampler:
@@ -127,10 +154,15 @@ async def warm_up(url: str, api_key: str, pcm: bytes, args: argparse.Namespace) 
 def round_result(
     stream: BenchStream, truth: GroundTruth, records: list[SessionRecord], procs: dict[str, Any], wall_s: float
 ) -> dict[str, Any]:
-    score = score_round(stream, truth, records)
-    audio_s = sum(r.audio_s for r in records)
+    """Scored over the sessions that ran; the ones admission control refused are counted apart."""
+    admitted = [r for r in records if r.refused is None]
+    score = score_round(stream, truth, admitted)
+    audio_s = sum(r.audio_s for r in admitted)
     return {
         **asdict(score),
+        "attempted": len(records),
+        "refused": len(records) - len(admitted),
+        "refused_codes": sorted({r.refused for r in records if r.refused}),
         "cpu_s_per_audio_s": round(procs["cpu_s"] / audio_s, 3) if audio_s else None,
         "audio_s": round(audio_s, 3),
         "wall_s": round(wall_s, 3),
@@ -189,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.start_app:
             log("starting a local Ray + Serve app ...")
-            app = local_app.start(args.config, args.api_key, max(args.session_counts))
+            most = max([*args.session_counts, sum(args.overload_counts or (0,))])
+            app = local_app.start(args.config, args.api_key, most)
             url = app.url
             log(f"app ready at {url}")
         else:
@@ -230,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if app is not None:
             local_app.stop()
-    passing = [r["sessions"] for r in rounds if r["realtime"]]
+    passing = [r["sessions"] for r in rounds if r["realtime"] and not r["refused"]]
     result: dict[str, Any] = {
         "label": args.label,
         "command": command_line(),
@@ -257,6 +290,16 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     log(f"wrote {args.out / args.label}.json and .md")
     return 0
+
+
+def _log_round(r: dict[str, Any]) -> None:
+    refused = f" ({r['refused']} of {r['attempted']} refused: {', '.join(r['refused_codes'])})" if r["refused"] else ""
+    log(
+        f"N={r['sessions']}{refused}: word emission median {r['word_emission']['median']} s "
+        f"p95 {r['word_emission']['p95']} s, final median {r['final']['median']} s, WER {r['wer']}, "
+        f"CPU/audio {r['cpu_s_per_audio_s']}, "
+        f"real-time {'yes' if r['realtime'] else 'no: ' + '; '.join(r['not_realtime_because'])}"
+    )
 
 
 def _check_reachable(url: str) -> None:

@@ -114,6 +114,7 @@ class StreamSession:
             audio_end=lambda: self._ring.end_offset,
             current=lambda: self._utt,
             last_speech_end=lambda: self._segmenter.last_speech_end,
+            tail_only=settings.partials_tail_only,
         )
         self._finals = FinalWorker(
             session_id,

@@ -79,6 +79,7 @@ class PartialRunner:
         last_speech_end: Callable[[], int | None],
         main: Transcriber | None = None,
         language: SessionLanguage | None = None,
+        tail_only: bool = True,
     ) -> None:
         """``language``: the session's language state (the session's options, and no fallback to
         ``main`` when absent); ``main``: the main model, for partials the realtime model cannot make."""
@@ -98,6 +99,7 @@ class PartialRunner:
         self._current = current
         self._last_speech_end = last_speech_end
         self._tasks: set[asyncio.Task[None]] = set()
+        self.tail_only = tail_only
 
     def cancel(self) -> None:
         for task in list(self._tasks):
@@ -112,15 +114,18 @@ class PartialRunner:
             return
         if not self.policy.should_run(utt.start, now):
             return
-        tail = plan_tail(utt.start, utt.agreement.stable)
-        through = overdue_commit(tail, now, MAX_TAIL)
-        if through is not None:  # agreed on nothing for too long: commit what stands, move on
-            utt.agreement.commit_through(through)
+        if self.tail_only:
             tail = plan_tail(utt.start, utt.agreement.stable)
-            if now - tail.start > MAX_TAIL:  # no words heard there at all: nothing shown is lost
-                tail = Tail(now - MAX_TAIL, tail.committed_end, tail.prompt)
-        if not has_new_speech(tail, self._last_speech_end(), tentative=bool(utt.agreement.tentative)):
-            return  # nothing heard after the committed words: nothing new to show
+            through = overdue_commit(tail, now, MAX_TAIL)
+            if through is not None:  # agreed on nothing for too long: commit what stands, move on
+                utt.agreement.commit_through(through)
+                tail = plan_tail(utt.start, utt.agreement.stable)
+                if now - tail.start > MAX_TAIL:  # no words heard there at all: nothing shown is lost
+                    tail = Tail(now - MAX_TAIL, tail.committed_end, tail.prompt)
+            if not has_new_speech(tail, self._last_speech_end(), tentative=bool(utt.agreement.tentative)):
+                return  # nothing heard after the committed words: nothing new to show
+        else:  # partials_tail_only false: the utterance from its start, as before
+            tail = Tail(utt.start, utt.start, None)
         self.policy.started(now)
         asked = _Asked(utt, now, tail, self._read(tail.start, now), route)
         request = self._language.partial_request(

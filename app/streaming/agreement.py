@@ -71,7 +71,7 @@ class LocalAgreement:
     def update(self, words: Sequence[WordTiming], *, from_start: bool = True) -> Hypothesis:
         """Feed the newest hypothesis; returns the stable prefix and the rest. ``from_start``: the
         hypothesis covers the utterance from its start (else only a tail after the stable words)."""
-        tail = self._after_stable(words) if from_start else self._after_boundary(words)
+        tail = self._after_stable(words) if from_start else self._after_committed(words)
         previous_tail = self._previous
         agreed = common_prefix_len(tail, previous_tail)
         self._stable.extend(tail[:agreed])
@@ -90,6 +90,25 @@ class LocalAgreement:
         if common_prefix_len(words, self._stable) == n:
             return tuple(words[n:])
         return self._after_boundary(words)
+
+    def _after_committed(self, words: Sequence[WordTiming]) -> tuple[WordTiming, ...]:
+        """The new words of a tail hypothesis (its audio starts just before the stable words' end).
+
+        A word belongs to the committed region when it *ends* there: a tail call re-hears the last
+        committed word's end, and the aligner may place the start of the next word early (by its
+        start, "for" after a committed "do" was cut). A leading word that repeats the last stable
+        word and starts before its end is that word heard again."""
+        if not self._stable:
+            return tuple(words)
+        last = self._stable[-1]
+        kept = [w for w in words if w.end > last.end + BOUNDARY_TOLERANCE]
+        # committed words heard again, timed a little late: drop any that repeat the stable ones' end
+        while kept and kept[0].start < last.end and normalize_word(kept[0].text) in self._recent_keys():
+            kept = kept[1:]
+        return tuple(kept)
+
+    def _recent_keys(self, n: int = 3) -> set[str]:
+        return {normalize_word(w.text) for w in self._stable[-n:]}
 
     def _after_boundary(self, words: Sequence[WordTiming]) -> tuple[WordTiming, ...]:
         if not self._stable:

@@ -107,8 +107,13 @@ def _row(r: dict[str, Any], offline_wer: float) -> str:
     pss = r["procs"]["peak_pss_mb"]
     memory = f"{r['procs']['peak_rss_mb']:.0f}" + (f" ({pss:.0f})" if pss is not None else "")
     wer = "—" if r["wer"] is None else f"{100 * r['wer']:.1f}%"
+    sessions = str(r["sessions"])
+    if r.get("refused"):
+        sessions += f" (+{r['refused']} refused)"
+    if r.get("overload"):
+        sessions = f"overload {r['overload']}: {sessions}"
     cells = [
-        str(r["sessions"]),
+        sessions,
         f"{_s(word['median'])} / {_s(word['p95'])}",
         f"{r['words_never_shown']} / {r['words_total']}",
         _s(r["first_partial"]["median"]),
@@ -128,14 +133,14 @@ DETAIL_COLUMNS = (
     "word emission median by third of the stream (s)",
     "partials per session",
     "machine busy cores",
-    "CPU s by process (top 4; client)",
+    "CPU s by process (top 6; client)",
 )
 
 
 def _detail_row(r: dict[str, Any]) -> str:
     details = r["session_details"]
     partials = sum(d["partials"] for d in details) / max(1, len(details))
-    top = list(r["procs"]["cpu_s_by_process"].items())[:4]
+    top = list(r["procs"]["cpu_s_by_process"].items())[:6]
     cells = [
         str(r["sessions"]),
         _s(r["endpoint"]["median"]),

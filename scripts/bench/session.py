@@ -19,7 +19,11 @@ from app import protocol as p
 from app.client import SttClient, SttClientError, SttStream
 
 #: codes of warnings and errors that mean the server did not keep up
-BEHIND_CODES = frozenset({"buffer_overflow", "audio_too_fast"})
+BEHIND_CODES = frozenset({"buffer_overflow", "audio_too_fast", "falling_behind"})
+
+
+#: a start refused by admission control (the service at capacity): the session never ran
+REFUSAL_CODES = frozenset({"at_capacity"})
 
 
 @dataclass
@@ -39,6 +43,7 @@ class SessionRecord:
     max_send_lag_s: float = 0.0  # the latest a chunk went out after its deadline
     ended_at: float | None = None  # session_ended's arrival
     error: str | None = None
+    refused: str | None = None  # the code of a refused start (at_capacity): admission control, not a failure
     dropped_partials: int = 0
 
     @property
@@ -71,6 +76,7 @@ class SessionRecord:
             "max_send_lag_s": round(self.max_send_lag_s, 3),
             "codes": self.codes(),
             "error": self.error,
+            "refused": self.refused,
             "hypothesis": self.hypothesis(),
         }
 
@@ -116,7 +122,10 @@ async def run_session(client: SttClient, plan: SessionPlan) -> SessionRecord:
     except TimeoutError:
         record.error = f"timeout: no session_ended within {plan.timeout_s:.0f} s"
     except SttClientError as exc:
-        record.error = f"{exc.code}: {exc}"
+        if exc.code in REFUSAL_CODES and not record.messages:
+            record.refused = exc.code
+        else:
+            record.error = f"{exc.code}: {exc}"
     except OSError as exc:
         record.error = f"connection: {exc}"
     return record
