@@ -9,7 +9,7 @@ export RAY_TMPDIR ?= /tmp/rtstt-ray
 export HF_HUB_OFFLINE ?= 1
 export PYTHONDONTWRITEBYTECODE ?= 1
 
-.PHONY: setup setup-browser setup-postgres test test-unit check lint typecheck serve bench schema clean
+.PHONY: setup setup-browser setup-postgres test test-unit check lint typecheck serve bench soak schema clean
 
 setup: $(VENV)/.installed
 
@@ -58,6 +58,13 @@ serve: setup
 # starts its own local Ray + Serve app from serve_config.yaml's settings, streams, tears down
 bench: setup
 	$(PY) scripts/bench_stream.py --start-app --sessions 1,2,4,6,8,10,12 --overload 8+8 --label cpu-2core
+
+# real speech over SOAK_SESSIONS streams for SOAK_MINUTES with reconnects, bad frames, pauses and restarts:
+# latency by slice, memory of every process, errors by code, stored vs delivered finals, a verdict
+SOAK_MINUTES ?= 30
+SOAK_SESSIONS ?= 4
+soak: setup
+	$(PY) scripts/soak.py --start-app --minutes $(SOAK_MINUTES) --sessions $(SOAK_SESSIONS) --label cpu-2core
 
 schema: setup
 	$(PY) -m app schema > schema/protocol.json

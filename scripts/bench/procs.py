@@ -119,6 +119,27 @@ class ProcessSampler:
         rounded = {k: {f: round(v, 1) for f, v in row.items()} for k, row in out.items()}
         return dict(sorted(rounded.items(), key=lambda kv: -kv[1]["pss_mb"]))
 
+    def memory_per_process(self) -> list[dict[str, Any]]:
+        """RSS and PSS (MB) of each process now: ``pid``, ``label``, ``rss_mb``, ``pss_mb`` (``None`` where the
+        kernel does not give it), by label then pid. Used by the soak (``scripts/soak.py``)."""
+        rows: list[dict[str, Any]] = []
+        for proc in self._matching():
+            try:
+                with proc.oneshot():
+                    info = proc.memory_full_info()
+                    pss = getattr(info, "pss", None)
+                    rows.append(
+                        {
+                            "pid": proc.pid,
+                            "label": _label(proc),
+                            "rss_mb": round(info.rss / 2**20, 1),
+                            "pss_mb": None if pss is None else round(pss / 2**20, 1),
+                        }
+                    )
+            except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+                continue
+        return sorted(rows, key=lambda r: (r["label"], r["pid"]))
+
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
             self._sample()
