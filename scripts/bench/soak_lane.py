@@ -117,6 +117,8 @@ class Lane:
                 run.on_message(self.now(), msg)
         except SttClientError as exc:
             run.client_errors.append(_describe(exc))
+        except Exception as exc:  # recorded, never lost in the task
+            run.client_errors.append(f"receive_failed: {type(exc).__name__}: {exc}")
 
     async def _stop(self, stream: SttStream, run: SessionRun, receiver: asyncio.Task[None]) -> None:
         if receiver.done():

@@ -64,8 +64,8 @@ def _latency(latency: dict[str, Any]) -> list[str]:
 
 def _memory(memory: dict[str, Any]) -> list[str]:
     snapshots = memory["snapshots"]
-    if not snapshots:
-        return ["### Memory", "", "No Ray/Serve process was found."]
+    if memory["growth"] is None:
+        return ["### Memory", "", "No Ray/Serve process was found at the start or at the end."]
     heads = [f"{s['at_min']:g} min ({s['phase']})" for s in snapshots]
     out = [
         "### Memory of the Ray/Serve processes, RSS / PSS (MB)",

@@ -168,8 +168,8 @@ def _consistent(run: SessionRun) -> bool:
 
 def memory_table(snapshots: list[dict[str, Any]]) -> dict[str, Any]:
     """Per process and in all, at each snapshot; growth from the first (idle) to the last (idle)."""
-    if not snapshots:
-        return {"snapshots": [], "total": [], "growth": None}
+    if not snapshots or not snapshots[0]["processes"] or not snapshots[-1]["processes"]:
+        return {"snapshots": snapshots, "total": [], "growth": None}  # nothing measured: the verdict fails
     totals = [
         {
             "at_min": s["at_min"],
