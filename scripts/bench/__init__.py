@@ -4,6 +4,9 @@ Modules: ``corpus`` (the benchmark stream and its offline ground truth), ``sessi
 session through the client library, every message timed), ``scoring`` (latencies and WER from
 those timings), ``procs`` (CPU and memory of the Ray/Serve processes), ``local_app`` (an
 in-process Ray + Serve app), ``report`` (JSON, markdown, machine description).
+
+The soak (``scripts/soak.py``) reuses them and adds ``soak_plan`` (its event schedule and session records),
+``soak_lane`` (one stream's sessions and events), ``soak_score`` (figures and verdict) and ``soak_report``.
 """
 
 from __future__ import annotations
