@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from app.engines.device import limit_blas_threads
 from app.engines.sentence import SentenceEncoder
 from app.engines.sentiment import SentimentModel, load_sentiment
 from app.enrich.ports import AnalyzeReply, AnalyzeRequest, TopicQuery
@@ -30,6 +31,7 @@ def set_torch_threads(threads: int) -> None:
         import torch
 
         torch.set_num_threads(threads)
+        limit_blas_threads(threads)
 
 
 class AnalysisEngine:

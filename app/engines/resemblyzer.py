@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from app.engines.device import torch_device
+from app.engines.device import limit_blas_threads, torch_device
 from app.engines.errors import BackendMissingError, EngineError
 from app.enrich.ports import Embeddings, EmbedRequest
 from app.transcript import SAMPLE_RATE
@@ -40,6 +40,7 @@ class ResemblyzerEngine:
         torch, encoder_cls, mel = _import_backend()
         if cpu_threads > 0:  # process-wide: one thread keeps a shared, busy machine from stalling it
             torch.set_num_threads(cpu_threads)
+        limit_blas_threads(cpu_threads)  # the mel spectrogram's matrix product (librosa, numpy)
         target = torch_device(torch, device)
         started = time.perf_counter()
         try:

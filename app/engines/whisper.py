@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from app.config import ModelSettings
+from app.engines.device import limit_blas_threads
 from app.engines.errors import BackendMissingError, EngineError
 from app.engines.languages import can_decode, is_multilingual, model_language
 from app.engines.resolve import resolve_model
@@ -83,6 +84,7 @@ class WhisperEngine:
 
     def __init__(self, settings: ModelSettings, *, warm_up: bool = True) -> None:
         self.settings = settings.model_copy()
+        limit_blas_threads(settings.cpu_threads)
         self.model_path = resolve_model(settings.model, cache_dir=settings.cache_dir)
         self._model = _load_model(self.model_path, settings)
         self.multilingual = is_multilingual(self._model)

@@ -233,3 +233,13 @@ def test_short_padding_does_not_repeat_the_sentence(
     assert wer(reference, t.text) <= 0.4, t.text  # tiny.en mishears a word or two here in any window
     assert len(normalize(t.text).split()) <= len(reference.split()) + 1, t.text
     assert t.processing_s < 5.0
+
+
+@pytest.mark.model
+def test_a_loaded_engine_caps_numpys_blas_pool_at_its_cpu_threads(engine_for: EngineFor) -> None:
+    from threadpoolctl import threadpool_info
+
+    engine_for("trimmed")  # its settings: cpu_threads 1
+    blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+    assert blas, "numpy has no BLAS pool to cap"
+    assert all(pool["num_threads"] == 1 for pool in blas), blas
