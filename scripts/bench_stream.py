@@ -243,22 +243,23 @@ def main(argv: list[str] | None = None) -> int:
                 return round_result(stream, truth, records, procs, wall_s)
 
             feature_rows = features.compare(one_session, args.session_options, args.feature_names, log)
-        for n in [] if args.feature_names else args.session_counts:
-            log(f"N={n}: streaming {stream.duration_s:.0f} s to {n} session(s) ...")
+        plan = [] if args.feature_names else [(n, 0) for n in args.session_counts]
+        if args.overload_counts and not args.feature_names:
+            plan.append(args.overload_counts)
+        for n, burst in plan:
+            what = f"{n} session(s)" + (f", then {burst} more at once after {BURST_AFTER_S:g} s" if burst else "")
+            log(f"N={n}: streaming {stream.duration_s:.0f} s to {what} ...")
             records, procs, wall_s = asyncio.run(
-                run_round(url, args.api_key, n, pcm, args, stream.duration_s, own_ray=app is not None)
+                run_round(url, args.api_key, n, pcm, args, stream.duration_s, own_ray=app is not None, burst=burst)
             )
             rounds.append(round_result(stream, truth, records, procs, wall_s))
+            if burst:
+                rounds[-1]["overload"] = f"{n}+{burst}"
             if args.dump_messages:
-                dumps[n] = [
+                dumps[n + burst] = [
                     [{"at": round(t.at, 4), **t.msg.model_dump(mode="json")} for t in r.messages] for r in records
                 ]
-            r = rounds[-1]
-            log(
-                f"N={n}: word emission median {r['word_emission']['median']} s p95 {r['word_emission']['p95']} s, "
-                f"final median {r['final']['median']} s, WER {r['wer']}, CPU/audio {r['cpu_s_per_audio_s']}, "
-                f"real-time {'yes' if r['realtime'] else 'no: ' + '; '.join(r['not_realtime_because'])}"
-            )
+            _log_round(rounds[-1])
             time.sleep(SETTLE_S)
     finally:
         if app is not None:
