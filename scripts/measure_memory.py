@@ -64,7 +64,9 @@ def main() -> None:
     ap.add_argument("--session", default="", help="comma-separated features for a session after the idle reading")
     args = ap.parse_args()
     app = local_app.start(args.config, KEY, max_sessions=2)
-    result: dict[str, object] = {"label": args.label, "config": str(args.config.relative_to(ROOT))}
+    config = args.config.resolve()
+    shown = config.relative_to(ROOT) if config.is_relative_to(ROOT) else config
+    result: dict[str, object] = {"label": args.label, "config": str(shown)}
     try:
         sampler = ProcessSampler(root_pid=os.getpid())
         time.sleep(args.settle_s)

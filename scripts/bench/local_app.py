@@ -36,7 +36,9 @@ class LocalApp:
     config: Path
 
     def describe(self) -> dict[str, Any]:
-        return {"config": str(self.config.relative_to(ROOT)), "args": _redacted(self.args)}
+        config = self.config.resolve()
+        shown = config.relative_to(ROOT) if config.is_relative_to(ROOT) else config
+        return {"config": str(shown), "args": _redacted(self.args)}
 
 
 def app_spec(config: Path, api_key: str, max_sessions: int, data_dir: str) -> dict[str, Any]:
