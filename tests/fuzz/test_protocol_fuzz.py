@@ -9,14 +9,16 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from app import protocol as p
 from app.compat import assemblyai_wire as aai
 from app.compat import deepgram_wire as dg
 from app.compat.common import Query, json_list
 from app.compat.options import language, session_options
+from app.config import ServerSettings
 from app.errors import ConfigError, InvalidMessage, ProtocolError, UnknownCommand
-from app.options import SessionOptions, parse_session_options
+from app.options import SessionOptions, describe_validation_error, parse_session_options
 from app.safejson import JsonRejected, parse_json
 from tests.fuzz.budget import budget, timeout
 from tests.fuzz.checks import MAX_MESSAGE_CHARS, check_error
@@ -77,6 +79,16 @@ def test_configure_patches_merge_or_get_a_stable_code(patch: dict[str, Any]) -> 
         SessionOptions().merged(patch)
     except ConfigError as exc:
         check_error(exc, OPTION_CODES)
+
+
+@settings(max_examples=budget(60))
+@given(patch=options_patch(ServerSettings) | json_values)
+def test_server_settings_validate_or_raise_a_validation_error(patch: Any) -> None:
+    """The operator's settings (serve_config.yaml's args): a clear pydantic error, never another exception."""
+    try:
+        ServerSettings.model_validate(patch)
+    except ValidationError as exc:
+        assert describe_validation_error(exc)
 
 
 def _query(pairs: list[tuple[str, str]]) -> Query:
