@@ -74,6 +74,7 @@ class StopStream(_Msg):
     audio_bytes: int | None = Field(
         None,
         ge=0,
+        le=2**53,  # bounded like last_seq: the number is quoted back in the audio_missing warning
         description="bytes of audio sent on the audio socket in all; the server waits (up to limits.stop_wait_s) "
         "until it has received them all before the flush, since the two sockets are not ordered with each other",
     )

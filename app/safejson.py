@@ -1,8 +1,10 @@
 """JSON from clients, parsed with bounds.
 
 ``json.loads`` raises :class:`RecursionError` (not a ``ValueError``) on a few thousand nested
-``[``, which escaped every handler as an internal error. :func:`parse_json` turns that, and any
-structure nested deeper than ``max_depth``, into :class:`JsonRejected`, a ``ValueError``.
+``[``, and a plain ``ValueError`` (not a ``JSONDecodeError``) on an integer of more than 4300
+digits (Python's limit on converting digits to ``int``): both escaped every handler as an internal
+error. :func:`parse_json` turns them, and any structure nested deeper than ``max_depth``, into
+:class:`JsonRejected`, a ``ValueError`` whose message is safe to show a client.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def parse_json(raw: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
         data = json.loads(raw)
     except RecursionError:
         raise JsonRejected(f"JSON nested deeper than {max_depth} levels") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError, and int()'s limit on digits
         raise JsonRejected("not valid JSON") from None
     if depth_exceeds(data, max_depth):
         raise JsonRejected(f"JSON nested deeper than {max_depth} levels")

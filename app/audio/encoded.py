@@ -15,6 +15,7 @@ from typing import Any
 import av
 import numpy as np
 
+from app.audio.pcm import clipped
 from app.audio.resample import StreamResampler
 from app.errors import FrameTooLarge, UndecodableAudio
 from app.transcript import Audio
@@ -39,11 +40,12 @@ def frame_to_mono(frame: av.AudioFrame) -> Audio:
     data = frame.to_ndarray()
     # planar frames come as (channels, samples); packed ones as (1, samples * channels)
     data = data.reshape(channels, -1) if fmt.is_planar else data.reshape(-1, channels).T
-    samples = data.astype(np.float32)
     name = fmt.name.removesuffix("p")
     if name in _INT_FORMATS:
         scale, zero = _INT_FORMATS[name]
-        samples = (samples - zero) / scale
+        samples = (data.astype(np.float32) - zero) / scale
+    else:  # a corrupt packet can decode to samples far past full scale
+        samples = clipped(data)
     mono = samples.mean(axis=0, dtype=np.float32) if channels > 1 else samples[0]
     return np.ascontiguousarray(mono, dtype=np.float32)
 

@@ -153,7 +153,7 @@ class OggDecoder(EncodedStreamDecoder):
             codec = _identify(page.body)
             if codec in _HEADER_PACKETS:
                 stream = self._stream = _LogicalStream(page.serial, codec)
-            else:
+            elif codec not in self._skipped_codecs:  # named once each: a stream may repeat them without end
                 self._skipped_codecs.append(codec)
         if stream is None:
             if not page.flags & _BOS:

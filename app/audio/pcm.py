@@ -1,8 +1,11 @@
-"""Raw PCM16 little-endian bytes to float32 mono samples, and back."""
+"""Raw PCM16 little-endian bytes to float32 mono samples, and back; float samples made safe."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from app.errors import MisalignedAudio
 from app.transcript import Audio
@@ -37,3 +40,13 @@ def float_to_pcm16(samples: Audio) -> bytes:
     """float32 mono samples as PCM16 LE bytes; values outside [-1, 1] are clipped."""
     scaled = np.clip(samples, -1.0, 1.0) * 32767.0
     return np.round(scaled).astype("<i2").tobytes()
+
+
+def clipped(samples: npt.NDArray[Any]) -> Audio:
+    """Float samples (of a float WAV or a codec) as float32 within [-1, 1]: NaN becomes silence,
+    infinities and overshoot are clipped. A float sample is one bit-flip away from NaN or ~1e38: let
+    through, NaN made the VAD miss the utterance it was in (its final lost) and numpy warn on every
+    frame, and ~1e38 overflowed the channel mix."""
+    finite = np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0)
+    out: Audio = np.clip(finite, -1.0, 1.0).astype(np.float32, copy=False)
+    return out

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.audio.encoded import EncodedStreamDecoder
+from app.audio.pcm import clipped
 from app.errors import UndecodableAudio
 from app.transcript import Audio
 
@@ -35,7 +36,7 @@ class WavFormat:
     def to_mono(self, data: bytes) -> Audio:
         """Whole sample frames of ``data`` as float32 mono."""
         if self.tag == _IEEE_FLOAT:
-            samples = np.frombuffer(data, dtype="<f4" if self.bits == 32 else "<f8").astype(np.float32)
+            samples = clipped(np.frombuffer(data, dtype="<f4" if self.bits == 32 else "<f8"))
         elif self.bits == 8:  # 8-bit WAV is unsigned
             samples = (np.frombuffer(data, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
         elif self.bits == 24:

@@ -78,7 +78,8 @@ def update(body: dict[str, Any]) -> dict[str, Any]:
     patch: dict[str, Any] = {}
     silence = body.get("max_turn_silence")
     if isinstance(silence, int | float) and not isinstance(silence, bool):
-        value = min(5.0, max(0.1, silence / 1000))
+        # clamped in milliseconds first: an int of hundreds of digits cannot become a float
+        value = min(5.0, max(0.1, min(max(silence, 0), 5000) / 1000))
         patch["vad"] = {"post_speech_silence": value, "split_pause": min(0.2, value)}
     return patch
 
