@@ -55,6 +55,14 @@ class StartStream(_Msg):
     last_seq: int | None = Field(
         None, ge=0, le=2**53, description="on reconnect: the last final seq received; later finals are replayed"
     )
+    audio_offset_bytes: int | None = Field(
+        None,
+        ge=0,
+        le=2**53,
+        description="on reconnect, raw encodings only: the byte offset in the session's audio (counted as "
+        "stop_stream.audio_bytes counts) from which the client still has the audio it sent; the session "
+        "answers in session_started.audio_offset_bytes where the client sends again from (README 'Resume')",
+    )
 
     @field_validator("audio_start")
     @classmethod
@@ -259,6 +267,11 @@ class SessionStarted(_ServerMsg):
     resumed: bool = False
     audio: AudioFormat
     options: SessionOptions
+    audio_offset_bytes: int | None = Field(
+        None,
+        description="on a resume that named audio_offset_bytes: the byte offset from which to send the audio "
+        "again (the session has what is before it); null when it takes no more audio (it is ending)",
+    )
 
 
 class SpeechStarted(_ServerMsg):

@@ -28,6 +28,7 @@ from app.errors import (
     BufferOverflowWarning,
     IdleTimeout,
     InternalError,
+    InvalidMessage,
     InvalidState,
     MaxDurationReached,
     StreamEnded,
@@ -36,6 +37,7 @@ from app.errors import (
 )
 from app.logsample import SampledLog
 from app.metrics import Metrics, NullMetrics
+from app.session import resend
 from app.session.controller import SessionState, StreamSession
 from app.session.hosted import Hosted, Phase, make_hosted, resumed_message
 from app.session.ids import check_session_id, not_found
@@ -123,7 +125,7 @@ class SessionHost:
         self._ensure_reaper()
         hosted = self._sessions.get(session_id)
         if hosted is not None:
-            return self._resume(hosted, client_id, msg)
+            return await self._resume(hosted, client_id, msg)
         if session_id in self._starting:
             raise InvalidState("this session is being started on another connection")
         self._starting.add(session_id)
@@ -133,16 +135,26 @@ class SessionHost:
                 return await self._revive(stored, client_id, msg, standalone)
             if msg.last_seq is not None:
                 raise not_found(session_id)
+            if msg.audio_offset_bytes is not None:
+                raise InvalidMessage("audio_offset_bytes belongs to a resume (with last_seq)")
             return await self._new(session_id, client_id, msg, standalone)
         finally:
             self._starting.discard(session_id)
 
-    def _resume(self, hosted: Hosted, client_id: str, msg: p.StartStream) -> StartReply:
+    async def _resume(self, hosted: Hosted, client_id: str, msg: p.StartStream) -> StartReply:
+        """A resume of a session this host holds. One that is ending (its flush under way) or ended
+        within the resume grace (and not deleted since) gets its missed finals and ``session_ended``:
+        the client whose socket dropped during the flush learns how the session ended."""
         self._authorize(hosted, client_id)
         session_id = hosted.session.session_id
-        if hosted.phase is not Phase.LIVE:
+        if hosted.ended and self._storage is not None and await self._storage.lookup(session_id) is None:
             raise not_found(session_id)
-        replay = [resumed_message(hosted), *(e.json for e in hosted.outbox.replay(msg.last_seq))]
+        taken = None
+        if hosted.phase is Phase.LIVE and msg.audio_offset_bytes is not None:
+            taken = resend.resync(hosted, msg.audio_offset_bytes, self.settings.limits)
+        replay = [resumed_message(hosted, taken), *(e.json for e in hosted.outbox.replay(msg.last_seq))]
+        if hosted.outbox.end is not None:
+            replay.append(hosted.outbox.end.json)
         return StartReply(session_id, replay, hosted.outbox.last_index)
 
     async def _new(self, session_id: str, client_id: str, msg: p.StartStream, standalone: bool) -> StartReply:
@@ -170,16 +182,26 @@ class SessionHost:
         session_id = stored.session_id
         plan = await self._storage.revival(stored, client_id)
         self._check_capacity(starting=True)
+        resent = msg.audio_offset_bytes
+        if resent is not None:
+            resend.check(plan.start.options.audio, resent)
         # never a seq the client has seen (one it got although storing it failed)
         first_seq = max(plan.first_seq, (msg.last_seq or 0) + 1)
-        hosted = self._host(session_id, client_id, standalone, first_seq=first_seq, offset_s=plan.offset_s)
-        hosted.inbox.known_bytes = False  # what its old host received is unknown here
+        # with re-sent audio the stream goes on from the end of the last stored final: what the old host
+        # received after it comes again; without, from the old host's last heartbeat (that audio is lost)
+        offset_s = plan.last_final_end if resent is not None else plan.offset_s
+        hosted = self._host(session_id, client_id, standalone, first_seq=first_seq, offset_s=offset_s)
+        hosted.inbox.known_bytes = resent is not None  # else what its old host received is unknown here
         hosted.created_at = time.time()
         for final in plan.finals:  # kept in the outbox, as a live session's finals, for later resumes
             hosted.outbox.put(final)
         self._sessions[session_id] = hosted
+        taken = None
         try:
             await hosted.session.handle(plan.start)
+            if resent is not None:
+                resend.start_at(hosted, offset_s)
+                taken = resend.resync(hosted, resent, self.settings.limits)
             await self._storage.revived(session_id)
         except SttError:
             del self._sessions[session_id]
@@ -187,7 +209,7 @@ class SessionHost:
             raise
         log.info("session resumed from the store", extra={"session_id": session_id})
         self.metrics.gauge("sessions_active", self.count())
-        replay = [resumed_message(hosted), *(e.json for e in hosted.outbox.replay(msg.last_seq or 0))]
+        replay = [resumed_message(hosted, taken), *(e.json for e in hosted.outbox.replay(msg.last_seq or 0))]
         return StartReply(session_id, replay, hosted.outbox.last_index)
 
     def _check_capacity(self, *, starting: bool) -> None:
@@ -221,6 +243,8 @@ class SessionHost:
         if isinstance(msg, p.StartStream):
             raise InvalidState("the stream is already started")
         if isinstance(msg, p.StopStream):
+            if hosted.phase is not Phase.LIVE:
+                return  # already ending (a client that resumed during the flush stops again)
             if msg.audio_bytes is not None:
                 await self._await_audio(hosted, msg.audio_bytes)
             await self._stop(hosted, "stopped")

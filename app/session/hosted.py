@@ -121,12 +121,14 @@ def make_hosted(
     )
 
 
-def resumed_message(hosted: Hosted) -> str:
-    """The ``session_started`` of a resume."""
+def resumed_message(hosted: Hosted, audio_offset_bytes: int | None = None) -> str:
+    """The ``session_started`` of a resume; ``audio_offset_bytes``: where the session takes re-sent
+    audio from (:mod:`app.session.resend`)."""
     options = hosted.session.options
     return p.SessionStarted(
         session_id=hosted.session.session_id,
         resumed=True,
         audio=p.AudioFormat(**options.audio.model_dump(include={"sample_rate", "encoding", "channels"})),
         options=options,
+        audio_offset_bytes=audio_offset_bytes,
     ).model_dump_json()
