@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, Self, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from app.errors import InvalidMessage, SttError, SttWarning, UnknownCommand, quote
 from app.options import SessionOptions, describe_validation_error
@@ -63,6 +63,12 @@ class StartStream(_Msg):
         "stop_stream.audio_bytes counts) from which the client still has the audio it sent; the session "
         "answers in session_started.audio_offset_bytes where the client sends again from (README 'Resume')",
     )
+
+    @model_validator(mode="after")
+    def _resume_fields(self) -> Self:
+        if self.audio_offset_bytes is not None and self.last_seq is None:
+            raise ValueError("audio_offset_bytes belongs to a resume: send it with last_seq")
+        return self
 
     @field_validator("audio_start")
     @classmethod

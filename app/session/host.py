@@ -8,9 +8,8 @@ in-process (tests, a single-process server) and as a Ray actor
 only answers the client that started it. Its async methods are the sockets'
 ``HostPort`` (``app/service/ports.py``).
 
-With storage (:mod:`app.session.storage`) sessions and their finals are kept in the
-transcript store, each final before it is sent, so that a host started after a restart
-takes over a session its client resumes (:meth:`SessionHost.start`).
+With storage (:mod:`app.session.storage`) sessions and finals are stored, each final before it
+is sent, so that a host started after a restart takes over a session its client resumes.
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ from app.errors import (
     BufferOverflowWarning,
     IdleTimeout,
     InternalError,
-    InvalidMessage,
     InvalidState,
     MaxDurationReached,
     StreamEnded,
@@ -135,8 +133,6 @@ class SessionHost:
                 return await self._revive(stored, client_id, msg, standalone)
             if msg.last_seq is not None:
                 raise not_found(session_id)
-            if msg.audio_offset_bytes is not None:
-                raise InvalidMessage("audio_offset_bytes belongs to a resume (with last_seq)")
             return await self._new(session_id, client_id, msg, standalone)
         finally:
             self._starting.discard(session_id)
@@ -149,9 +145,7 @@ class SessionHost:
         session_id = hosted.session.session_id
         if hosted.ended and self._storage is not None and await self._storage.lookup(session_id) is None:
             raise not_found(session_id)
-        taken = None
-        if hosted.phase is Phase.LIVE and msg.audio_offset_bytes is not None:
-            taken = resend.resync(hosted, msg.audio_offset_bytes, self.settings.limits)
+        taken = resend.on_resume(hosted, msg.audio_offset_bytes, self.settings.limits)
         replay = [resumed_message(hosted, taken), *(e.json for e in hosted.outbox.replay(msg.last_seq))]
         if hosted.outbox.end is not None:
             replay.append(hosted.outbox.end.json)
@@ -187,21 +181,16 @@ class SessionHost:
             resend.check(plan.start.options.audio, resent)
         # never a seq the client has seen (one it got although storing it failed)
         first_seq = max(plan.first_seq, (msg.last_seq or 0) + 1)
-        # with re-sent audio the stream goes on from the end of the last stored final: what the old host
-        # received after it comes again; without, from the old host's last heartbeat (that audio is lost)
-        offset_s = plan.last_final_end if resent is not None else plan.offset_s
+        offset_s = plan.start_s(resending=resent is not None)
         hosted = self._host(session_id, client_id, standalone, first_seq=first_seq, offset_s=offset_s)
         hosted.inbox.known_bytes = resent is not None  # else what its old host received is unknown here
         hosted.created_at = time.time()
         for final in plan.finals:  # kept in the outbox, as a live session's finals, for later resumes
             hosted.outbox.put(final)
         self._sessions[session_id] = hosted
-        taken = None
         try:
             await hosted.session.handle(plan.start)
-            if resent is not None:
-                resend.start_at(hosted, offset_s)
-                taken = resend.resync(hosted, resent, self.settings.limits)
+            taken = resend.take_over(hosted, resent, offset_s, self.settings.limits)
             await self._storage.revived(session_id)
         except SttError:
             del self._sessions[session_id]
@@ -396,20 +385,13 @@ class SessionHost:
 
     def reap(self) -> None:
         """End idle and over-long sessions; forget ended ones after the resume grace."""
-        limits = self.settings.limits
         now = self._clock.monotonic()
         for sid, hosted in list(self._sessions.items()):
-            session = hosted.session
-            if hosted.ended_at is not None:
-                if now - hosted.ended_at > limits.resume_grace_s:
-                    del self._sessions[sid]
-                continue
-            if hosted.phase is not Phase.LIVE or session.state is SessionState.CREATED:
-                continue
-            if now - session.last_activity > limits.idle_timeout_s:
-                self._spawn(hosted, "idle_timeout")
-            elif now - session.started_at > limits.max_session_duration_s:
-                self._spawn(hosted, "max_duration")
+            due = hosted.due(now, self.settings.limits)
+            if due == "forget":
+                del self._sessions[sid]
+            elif due is not None:
+                self._spawn(hosted, due)
 
     def _spawn(self, hosted: Hosted, reason: p.SessionEndReason) -> None:
         log.info("ending session: %s", reason, extra={"session_id": hosted.session.session_id})

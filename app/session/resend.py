@@ -27,7 +27,7 @@ from app.audio.raw import bytes_at, frame_bytes
 from app.config import Limits
 from app.errors import InvalidMessage
 from app.options import AudioOptions
-from app.session.hosted import Hosted
+from app.session.hosted import Hosted, Phase
 
 
 def check(audio: AudioOptions, offset: int) -> int:
@@ -61,3 +61,19 @@ def resync(hosted: Hosted, offset: int, limits: Limits) -> int:
     inbox.received_bytes = have
     hosted.session.allow_burst(limits.resume_burst_s)
     return have
+
+
+def on_resume(hosted: Hosted, offset: int | None, limits: Limits) -> int | None:
+    """A resume of a session its host holds: the answer to ``offset`` (None: no audio is kept, or the
+    session is ending and takes no more)."""
+    if offset is None or hosted.phase is not Phase.LIVE:
+        return None
+    return resync(hosted, offset, limits)
+
+
+def take_over(hosted: Hosted, offset: int | None, since_s: float, limits: Limits) -> int | None:
+    """A session taken over from the store, which has it up to ``since_s``: the answer to ``offset``."""
+    if offset is None:
+        return None
+    start_at(hosted, since_s)
+    return resync(hosted, offset, limits)

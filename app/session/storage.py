@@ -47,6 +47,12 @@ class Revival:
     offset_s: float  # the stream time the old host last reported (its heartbeat) or the last final's end
     last_final_end: float  # the end of the last stored final (where re-sent audio takes over)
 
+    def start_s(self, *, resending: bool) -> float:
+        """Where the taken-over stream goes on: with re-sent audio, at the end of the last stored final
+        (what the old host received after it comes again); without, at the old host's last heartbeat
+        (what it received and did not finalise is lost)."""
+        return self.last_final_end if resending else self.offset_s
+
 
 class HostStorage:
     def __init__(
