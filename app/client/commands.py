@@ -123,7 +123,7 @@ async def stream(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 enabled=not args.no_resume, buffer_s=args.resume_buffer, timeout_s=args.resume_timeout
             )
             async with client.stream(
-                options, session_id=args.session_id, resume=policy, on_resume=_resume_notes(err)
+                options, session_id=args.session_id, resume=policy, on_resume=resume_notes(err)
             ) as s:
 
                 async def send() -> None:
@@ -145,7 +145,7 @@ async def stream(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_SERVER if errors else EXIT_OK
 
 
-def _resume_notes(err: TextIO) -> Callable[[ResumeEvent], None]:
+def resume_notes(err: TextIO) -> Callable[[ResumeEvent], None]:
     """What ``stt stream`` says on stderr when the connection drops and the stream resumes."""
 
     def note(event: ResumeEvent) -> None:

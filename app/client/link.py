@@ -85,6 +85,16 @@ class Link:
         return self.started.session_id
 
     @property
+    def replicas(self) -> dict[str, str | None]:
+        """The ingress replica each socket reached (its ``x-stt-replica`` header), by channel: where
+        to look in the server's logs."""
+        sockets = {"control": self._cmd_ws, "audio": self._audio_ws}
+        return {
+            channel: ws.response.headers.get("x-stt-replica") if ws is not None and ws.response else None
+            for channel, ws in sockets.items()
+        }
+
+    @property
     def last_seq(self) -> int | None:
         """The seq of the last final received; what a resume starts after."""
         return self.inbox.last_seq
@@ -217,6 +227,7 @@ class Link:
             raise
         self._gen += 1
         self._cmd_ws = ws
+        self.inbox.fatal_error = None  # an old socket's last words name no close of this one
         if self.standalone:
             self._audio_ws = ws
             self._audio_error = None

@@ -39,7 +39,7 @@ class ResumePolicy:
     buffer_s: float = 30.0
     timeout_s: float = 120.0
     first_delay_s: float = 0.2
-    max_delay_s: float = 5.0
+    max_delay_s: float = 2.0
     resend_speed: float = 10.0
 
     def __post_init__(self) -> None:
