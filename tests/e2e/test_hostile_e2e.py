@@ -19,7 +19,7 @@ from ray import serve
 
 from app import protocol as p
 from app.audio.files import load_audio, to_pcm16
-from app.client import SttClient, SttClientError
+from app.client import ResumePolicy, SttClient, SttClientError
 from tests.encoding import FORMATS, encode
 
 pytestmark = pytest.mark.e2e
@@ -82,7 +82,8 @@ async def _wait_healthy(url: str, timeout_s: float = 90.0) -> None:
 async def test_a_killed_session_host_interrupts_the_stream_and_it_resumes(serve_url: str, shared_data: Path) -> None:
     clip = to_pcm16(load_audio(shared_data / "clips" / "sb_spk1_snt1.wav"))
     gap = bytes(32000)  # 1 s
-    client = SttClient(serve_url, api_key="key-a")
+    # by hand (the client would otherwise resume by itself: tests/e2e/test_z_faults_e2e.py)
+    client = SttClient(serve_url, api_key="key-a", resume=ResumePolicy(enabled=False))
     async with client.stream() as s:
         await s.send_pcm(clip + gap, realtime=False)
         first = None
