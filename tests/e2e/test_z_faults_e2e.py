@@ -43,5 +43,9 @@ async def test_a_killed_component_costs_no_final(
         assert kinds == []  # the sockets never dropped: the stream went on
     else:
         assert "failed" not in kinds and kinds[-1] == "resumed" and run.resumed_after is not None
+        lost = run.events[0].error
+        assert lost is not None and not lost.fatal
+        if fault == "host":  # the ingress says so: the host went away, the session is not over
+            assert (lost.code, lost.close_code) == ("session_interrupted", 1012)
     if fault == "realtime":
         assert run.partials_before > 0 and run.first_partial_after is not None  # partials came back
