@@ -80,14 +80,15 @@ async def _wait_healthy(url: str, timeout_s: float = 90.0) -> None:
 
 
 async def _reconnect(stream: SttStream, timeout_s: float = 30.0) -> p.SessionStarted:
-    """Resume by hand, retrying while the answer is 1012, as the README asks: an ingress replica may
-    still know the dead hosts (it fetches the new ones when a call meets a dead one)."""
+    """Resume by hand, retrying while the close is not a 4xxx (1012, as the README asks): an ingress
+    replica may still know the dead hosts (it fetches the new ones when a call meets a dead one), so
+    either socket may be closed with 1012 once more."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
             return await stream.reconnect()
         except SttClientError as exc:
-            if exc.code != "session_interrupted" or time.monotonic() > deadline:
+            if exc.fatal or time.monotonic() > deadline:
                 raise
         await asyncio.sleep(0.5)
 
