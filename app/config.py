@@ -71,6 +71,18 @@ class ModelSettings(_Strict):
     beam_size: int = Field(1, ge=1, le=10)
     temperature: float = Field(0.0, ge=0.0, le=1.0)
     word_timestamps: bool = True
+    timeout_s: float = Field(
+        30.0,
+        gt=0.0,
+        le=3600.0,
+        description="a call that takes longer is abandoned: a partial is dropped, a final is retried once",
+    )
+    retry_timeout_s: float = Field(
+        120.0,
+        gt=0.0,
+        le=3600.0,
+        description="how long a final's retry may take: it may wait for a replica that replaces a dead one to start",
+    )
     niceness: int = Field(
         0,
         ge=0,
@@ -113,6 +125,12 @@ class Limits(_Strict):
     max_session_duration_s: float = Field(4 * 3600.0, gt=0.0)
     stop_wait_s: float = Field(5.0, ge=0.0, le=60.0, description="stop_stream waits this long for audio in flight")
     resume_grace_s: float = Field(30.0, ge=0.0, description="how long a session waits for its client to reconnect")
+    resume_burst_s: float = Field(
+        60.0,
+        ge=0.0,
+        le=600.0,
+        description="audio seconds a resume that re-sends audio (audio_offset_bytes) may send beyond the pace limit",
+    )
     max_buffer_s: float = Field(35.0, ge=35.0, le=600.0, description="audio each session buffers")
 
 

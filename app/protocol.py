@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, Self, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from app.errors import InvalidMessage, SttError, SttWarning, UnknownCommand, quote
 from app.options import SessionOptions, describe_validation_error
@@ -55,6 +55,20 @@ class StartStream(_Msg):
     last_seq: int | None = Field(
         None, ge=0, le=2**53, description="on reconnect: the last final seq received; later finals are replayed"
     )
+    audio_offset_bytes: int | None = Field(
+        None,
+        ge=0,
+        le=2**53,
+        description="on reconnect, raw encodings only: the byte offset in the session's audio (counted as "
+        "stop_stream.audio_bytes counts) from which the client still has the audio it sent; the session "
+        "answers in session_started.audio_offset_bytes where the client sends again from (README 'Resume')",
+    )
+
+    @model_validator(mode="after")
+    def _resume_fields(self) -> Self:
+        if self.audio_offset_bytes is not None and self.last_seq is None:
+            raise ValueError("audio_offset_bytes belongs to a resume: send it with last_seq")
+        return self
 
     @field_validator("audio_start")
     @classmethod
@@ -260,6 +274,11 @@ class SessionStarted(_ServerMsg):
     resumed: bool = False
     audio: AudioFormat
     options: SessionOptions
+    audio_offset_bytes: int | None = Field(
+        None,
+        description="on a resume that named audio_offset_bytes: the byte offset from which to send the audio "
+        "again (the session has what is before it); null when it takes no more audio (it is ending)",
+    )
 
 
 class SpeechStarted(_ServerMsg):

@@ -15,8 +15,10 @@ from ray.serve.handle import DeploymentHandle
 
 from app.config import ServerSettings
 from app.enrich.enrichers import Enrichment
+from app.errors import SttError
 from app.session.host import SessionHost
 from app.session.ports import Ports
+from app.session.replies import PollReply, Refused, SessionInfo, StartReply, answer
 from app.session.storage import HostStorage
 from deployments.metrics import RayMetrics
 from deployments.remote import DeploymentPort, new_host_actor, ping_hosts, shutdown_hosts
@@ -66,6 +68,36 @@ class SessionHostActor(SessionHost):
             settings, session_ports(settings, realtime, main, diarizer, analyzer), metrics=metrics, storage=storage
         )
 
+    # The sockets' calls (app/service/ports.py HostPort): a refusal comes back as a value, not raised
+    # (app/session/replies.py: Serve would log a traceback for each, and a client can repeat one per frame)
+
+    async def start(  # type: ignore[override]
+        self, session_id: str, client_id: str, raw: str, *, standalone: bool = False
+    ) -> StartReply | Refused:
+        return await answer(super().start(session_id, client_id, raw, standalone=standalone), "start")
+
+    async def command(self, session_id: str, client_id: str, raw: str) -> Refused | None:  # type: ignore[override]
+        return await answer(super().command(session_id, client_id, raw), "command")
+
+    async def feed(self, session_id: str, client_id: str, data: bytes) -> Refused | None:  # type: ignore[override]
+        return await answer(super().feed(session_id, client_id, data), "feed")
+
+    async def report(  # type: ignore[override]
+        self, session_id: str, client_id: str, error: SttError
+    ) -> Refused | None:
+        return await answer(super().report(session_id, client_id, error), "report")
+
+    async def poll(  # type: ignore[override]
+        self, session_id: str, client_id: str, after: int, wait_s: float = 20.0
+    ) -> PollReply | Refused:
+        return await answer(super().poll(session_id, client_id, after, wait_s), "poll")
+
+    async def info(self, session_id: str) -> SessionInfo | Refused | None:  # type: ignore[override]
+        return await answer(super().info(session_id), "info")
+
+    async def abandon(self, session_id: str, client_id: str) -> Refused | None:  # type: ignore[override]
+        return await answer(super().abandon(session_id, client_id), "abandon")
+
     async def ping(self) -> bool:
         return True
 
@@ -85,6 +117,8 @@ class SessionHostActor(SessionHost):
     # every socket's result long-poll and audio frames reach this replica's sessions
     max_ongoing_requests=100_000,
     health_check_period_s=10,
+    # an access-log line for every audio frame and every poll would be most of the logs
+    logging_config={"enable_access_log": False},
 )
 class SessionHostPool(SessionHostActor):
     def __init__(

@@ -20,7 +20,7 @@ from ray.serve.handle import DeploymentHandle
 from app.enrich.ports import AnalyzeReply, AnalyzeRequest, Embeddings, EmbedRequest
 from app.errors import SessionInterrupted, SttError
 from app.service.local import pick
-from app.session.replies import PollReply, SessionInfo, StartReply
+from app.session.replies import PollReply, SessionInfo, StartReply, unwrap
 from app.streaming.scheduler import PartialReply, PartialRequest
 from app.transcript import TranscribeRequest, Transcript
 
@@ -77,11 +77,12 @@ class RayHost:
 
     async def _call(self, ref: Any) -> Any:
         try:
-            return await _call(ref)
+            reply = await _call(ref)
         except SessionInterrupted:
             if self._on_lost is not None:
                 self._on_lost()
             raise
+        return unwrap(reply)  # a host's refusal comes back as a value (app/session/replies.py)
 
     async def start(self, session_id: str, client_id: str, raw: str, *, standalone: bool = False) -> StartReply:
         reply: StartReply = await self._call(self.actor.start.remote(session_id, client_id, raw, standalone=standalone))

@@ -18,8 +18,9 @@
     finals = await client.transcribe_file("talk.wav")  # the same, all at once
 
 Modules: ``client`` (:class:`SttClient`: streams, tokens, stored sessions and transcripts), ``stream``
-(:class:`SttStream`, one session's sockets and state), ``connection`` (opening a socket), ``audio``
-(framing, pacing, decoding), ``urls``, ``errors``; the ``stt`` command: ``cli`` (arguments, exit codes),
+(:class:`SttStream`: sending, commands, results), ``link`` (its sockets, state and resuming by itself),
+``resume`` (the policy, the audio kept to send again), ``sending``, ``connection`` (opening a socket),
+``audio`` (framing, pacing, decoding), ``urls``, ``errors``; the ``stt`` command: ``cli`` (arguments, exit codes),
 ``commands`` (what each subcommand does), ``render`` (terminal and JSON output), ``mic`` (the
 microphone, through the optional ``sounddevice``).
 Every failure is an :class:`SttClientError` with the server's stable ``code`` and the close code.
@@ -27,7 +28,8 @@ Every failure is an :class:`SttClientError` with the server's stable ``code`` an
 
 from app.client.client import SttClient, Token
 from app.client.errors import SttClientError
+from app.client.resume import ResumeEvent, ResumePolicy
 from app.client.state import StreamState
 from app.client.stream import SttStream
 
-__all__ = ["StreamState", "SttClient", "SttClientError", "SttStream", "Token"]
+__all__ = ["ResumeEvent", "ResumePolicy", "StreamState", "SttClient", "SttClientError", "SttStream", "Token"]

@@ -90,6 +90,20 @@ def build_parser(env: dict[str, str] | None = None) -> argparse.ArgumentParser:
     src.add_argument("--chunk-ms", type=float, default=100.0, help="audio per frame (default 100)")
     st.add_argument("--session-id", help="name the new session")
     st.add_argument("--json", action="store_true", help="print every server message as one JSON line")
+    rs = st.add_argument_group("resuming (see README 'Resume')")
+    rs.add_argument(
+        "--no-resume", action="store_true", help="fail when the connection drops, instead of resuming by itself"
+    )
+    rs.add_argument(
+        "--resume-buffer",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="seconds of audio kept after the last final, sent again on a resume (default 30)",
+    )
+    rs.add_argument(
+        "--resume-timeout", type=float, default=120.0, metavar="S", help="give up resuming after this (default 120)"
+    )
     _add_session_options(st)
 
     tk = sub.add_parser("token", parents=[common], help="mint a short-lived JWT with the API key")

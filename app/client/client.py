@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from app import protocol as p
 from app.client.connection import ConnectionSettings
 from app.client.errors import SttClientError, from_http
+from app.client.resume import ResumeEvent, ResumePolicy
 from app.client.stream import SttStream
 from app.client.urls import SESSIONS_PATH, TOKEN_PATH, http_url, ws_url
 from app.errors import ConfigError
@@ -39,6 +40,8 @@ class SttClient:
 
     ``api_key`` or ``token`` (a JWT; it wins on sockets when both are given) goes in
     ``Authorization: Bearer …``; ``client_id`` names the caller (a JWT's subject must equal it).
+    ``resume``: how its streams outlive a dropped connection (by default they reconnect and resume by
+    themselves, keeping 30 s of audio to send again; ``ResumePolicy(enabled=False)``: they raise the drop).
     """
 
     def __init__(
@@ -51,6 +54,7 @@ class SttClient:
         open_timeout_s: float = 10.0,
         max_frame_bytes: int = 8192,
         queue_size: int = 1000,
+        resume: ResumePolicy | None = None,
     ) -> None:
         ws_url(base_url, "")  # fail now on a bad base URL, not at the first connection
         credential = token or api_key
@@ -63,6 +67,7 @@ class SttClient:
             queue_size=queue_size,
         )
         self._api_key = api_key
+        self.resume = resume or ResumePolicy()
 
     def __repr__(self) -> str:
         return f"SttClient({self.settings.base_url!r}, client_id={self.settings.client_id!r})"
@@ -74,10 +79,20 @@ class SttClient:
         session_id: str | None = None,
         audio_start: datetime | None = None,
         standalone: bool = False,
+        resume: ResumePolicy | None = None,
+        on_resume: Callable[[ResumeEvent], None] | None = None,
     ) -> SttStream:
-        """A stream to open with ``async with``; ``standalone`` sends everything over the audio socket."""
+        """A stream to open with ``async with``; ``standalone`` sends everything over the audio socket;
+        ``resume`` overrides the client's policy; ``on_resume`` hears each drop and resume."""
         start = p.StartStream(options=_options(options), audio_start=audio_start)
-        return SttStream(self.settings, start, session_id=session_id, standalone=standalone)
+        return SttStream(
+            self.settings,
+            start,
+            session_id=session_id,
+            standalone=standalone,
+            resume=resume or self.resume,
+            on_resume=on_resume,
+        )
 
     async def mint_token(self, *, session_id: str | None = None, ttl_s: int | None = None) -> Token:
         """Exchange the API key for a short-lived JWT (``POST /v1/auth/token``) whose subject is

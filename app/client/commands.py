@@ -19,6 +19,7 @@ from app.client.errors import SttClientError
 from app.client.exits import EXIT_OK, EXIT_SERVER, UsageError
 from app.client.flags import session_options
 from app.client.render import JsonRenderer, TextRenderer
+from app.client.resume import ResumeEvent, ResumePolicy
 from app.client.stream import SttStream
 from app.client.urls import http_url
 
@@ -118,7 +119,12 @@ async def stream(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     client = make_client(args)
     try:
         with stopper.installed():
-            async with client.stream(options, session_id=args.session_id) as s:
+            policy = ResumePolicy(
+                enabled=not args.no_resume, buffer_s=args.resume_buffer, timeout_s=args.resume_timeout
+            )
+            async with client.stream(
+                options, session_id=args.session_id, resume=policy, on_resume=resume_notes(err)
+            ) as s:
 
                 async def send() -> None:
                     chunks = mic if mic is not None else _file_chunks(args, s)
@@ -137,6 +143,23 @@ async def stream(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if mic is not None and mic.dropped_chunks:
         err.write(f"stt: {mic.dropped_chunks} microphone chunks dropped (the client fell behind)\n")
     return EXIT_SERVER if errors else EXIT_OK
+
+
+def resume_notes(err: TextIO) -> Callable[[ResumeEvent], None]:
+    """What ``stt stream`` says on stderr when the connection drops and the stream resumes."""
+
+    def note(event: ResumeEvent) -> None:
+        if event.kind == "lost" and event.error is not None:
+            err.write(f"\nstt: {event.error.message}; resuming\n")
+        elif event.kind == "resumed":
+            tries = f"{event.tries} tries" if event.tries != 1 else "1 try"
+            again = f"{event.resent_bytes} audio bytes sent again"
+            err.write(f"stt: resumed after {event.elapsed_s:.1f} s ({tries}); {again}\n")
+        elif event.kind == "failed":
+            err.write(f"stt: gave up resuming after {event.elapsed_s:.1f} s ({event.tries} tries)\n")
+        err.flush()
+
+    return note
 
 
 def _device(value: str | None) -> str | int | None:

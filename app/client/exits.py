@@ -16,7 +16,7 @@ EXIT_AUTH = 4
 EXIT_SERVER = 5
 EXIT_INTERRUPTED = 130
 
-_CONNECTION_CODES = frozenset({"connection_failed", "connection_lost", "timeout"})
+_CONNECTION_CODES = frozenset({"connection_failed", "connection_lost", "timeout", "session_interrupted"})
 _AUTH_CODES = frozenset({"unauthenticated", "forbidden"})
 _USAGE_CODES = frozenset({"invalid_options", "mic_unavailable"})
 

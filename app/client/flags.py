@@ -22,6 +22,10 @@ def check_stream_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--chunk-ms {args.chunk_ms} must be 10 to 250 (frames of at most 8192 bytes)")
     if args.file is not None and not args.file.is_file():
         raise UsageError(f"{args.file}: no such file")
+    if not 0 <= args.resume_buffer <= 600:
+        raise UsageError(f"--resume-buffer {args.resume_buffer} must be 0 to 600 seconds")
+    if args.resume_timeout <= 0:
+        raise UsageError(f"--resume-timeout {args.resume_timeout} must be positive")
 
 
 def _load_options_arg(value: str | None) -> dict[str, Any]:

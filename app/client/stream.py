@@ -1,10 +1,11 @@
-"""One streaming session seen from the client: its sockets, its state, sending.
+"""One streaming session seen from the client: sending, commands, results.
 
 With a control socket (the default) commands and results travel as JSON on
 ``/v1/stream/control`` and audio as binary frames on ``/v1/stream/audio``; in
 standalone mode everything shares the audio socket. A receive task per socket
 reads server messages into the stream's :class:`~app.client.inbox.Inbox`, which
-iteration drains, so sending and receiving interleave.
+iteration drains, so sending and receiving interleave. The sockets, the state and
+resuming after a dropped connection are :class:`~app.client.link.Link`'s.
 
 State (:class:`~app.client.state.StreamState`) moves only along its ``NEXT`` table; a call not allowed in the
 current state raises ``SttClientError(code="invalid_state")``, or the failure that
@@ -14,65 +15,29 @@ caused the state.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Coroutine, Iterable
+from collections.abc import AsyncIterable, Iterable
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from pydantic import BaseModel
-from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from app import protocol as p
 from app.client.audio import chunk_bytes, file_pcm, paced, split_frames
-from app.client.connection import ConnectionSettings, open_socket, start_session
-from app.client.errors import SttClientError, from_close, invalid_state
-from app.client.inbox import Closed, Inbox, parse
-from app.client.state import NEXT, S, StreamState
-from app.client.urls import AUDIO_PATH, CONTROL_PATH, ws_url
+from app.client.errors import SttClientError, invalid_state
+from app.client.inbox import Closed
+from app.client.link import Link
+from app.client.resume import KeptAudio
+from app.client.state import S
 from app.options import SessionOptions
 
 
-class SttStream:
+class SttStream(Link):
     """Use through :meth:`SttClient.stream` as ``async with``; iterate for typed server messages."""
 
-    def __init__(
-        self, settings: ConnectionSettings, start: p.StartStream, *, session_id: str | None, standalone: bool
-    ) -> None:
-        self._settings = settings
-        self._start = start
-        self._requested_session_id = session_id
-        self.standalone = standalone
-        self._state = S.NEW
-        self.inbox = Inbox(settings.queue_size)
-        self._gen = 0  # command-socket generation; markers of older ones are stale
-        self._cmd_ws: ClientConnection | None = None
-        self._audio_ws: ClientConnection | None = None
-        self._cmd_task: asyncio.Task[None] | None = None
-        self._audio_task: asyncio.Task[None] | None = None
-        self._failure: SttClientError | None = None
-        self._audio_error: SttClientError | None = None
-        self._stop_sent = False
-        self.audio_bytes_sent = 0
-        self._exhausted = False
-
-    # ------------------------------------------------------------------ state
-
-    @property
-    def state(self) -> StreamState:
-        return self._state
-
-    @property
-    def started(self) -> p.SessionStarted:
-        """The latest ``session_started`` (``resumed`` after a reconnect)."""
-        if self.inbox.started is None:
-            raise invalid_state("the stream has not started; open it first")
-        return self.inbox.started
-
-    @property
-    def session_id(self) -> str:
-        return self.started.session_id
+    # ------------------------------------------------------------------ what it has received and sent
 
     @property
     def audio_format(self) -> p.AudioFormat:
@@ -84,25 +49,18 @@ class SttStream:
         return self.inbox.finals
 
     @property
-    def last_seq(self) -> int | None:
-        """The seq of the last final received; what a resume starts after."""
-        return self.inbox.last_seq
-
-    @property
     def dropped_partials(self) -> int:
         return self.inbox.dropped_partials
 
-    def _set(self, new: StreamState) -> None:
-        if new not in NEXT[self._state]:
-            raise RuntimeError(f"stream state {self._state.value} → {new.value} is not allowed")
-        self._state = new
+    @property
+    def audio_bytes_sent(self) -> int:
+        """Audio bytes given to the stream so far (sent, or kept to be sent on a resume)."""
+        return self._out.total
 
-    def _check(self, what: str, *allowed: StreamState) -> None:
-        if self._state in allowed:
-            return
-        if self._state in (S.FAILED, S.DISCONNECTED) and self._failure is not None:
-            raise self._failure
-        raise invalid_state(f"{what} is not allowed while the stream is {self._state.value}")
+    @property
+    def kept_audio(self) -> KeptAudio | None:
+        """The audio a resume would send again (None where bytes are not time: wav, ogg, mp3)."""
+        return self._out.kept
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -119,8 +77,12 @@ class SttStream:
         self._check("open()", S.NEW)
         try:
             await self._connect_command(self._start, self._requested_session_id)
+            if not self.started.resumed:  # a session this stream began: its bytes are its time
+                self._out.kept = KeptAudio.for_format(self.started.audio, self.policy.buffer_s)
             if not self.standalone:
                 await self._open_audio()
+            assert self._audio_ws is not None
+            self._out.attach(self._audio_ws)
         except BaseException:
             await self.close()
             raise
@@ -133,53 +95,49 @@ class SttStream:
         if self._state is S.CLOSED:
             return
         self._set(S.CLOSED)
-        await self._cancel(self._cmd_task, self._audio_task)
+        self._resumed.set()
+        await self._cancel(self._resumer, self._cmd_task, self._audio_task)
         for ws in {self._cmd_ws, self._audio_ws}:
             if ws is not None:
                 await ws.close()
         self.inbox.wake(self._gen)
 
     async def reconnect(self) -> p.SessionStarted:
-        """Reopen the command socket and resume with ``last_seq``; missed finals are replayed."""
+        """Reopen the sockets and resume with ``last_seq`` (missed finals are replayed) by hand, and
+        send the kept audio again."""
         self._check("reconnect()", S.OPEN, S.STOPPING, S.DISCONNECTED)
-        await self._cancel(self._cmd_task)
-        if self._cmd_ws is not None:
-            await self._cmd_ws.close()
         if self._state is not S.DISCONNECTED:
             self._set(S.DISCONNECTED)
         try:
-            await self._connect_command(p.StartStream(last_seq=self.last_seq or 0), self.session_id)
+            await self._reopen()
         except SttClientError as exc:
             self._failure = exc
-            if exc.fatal:
+            if exc.fatal and self._state is not S.FAILED:
                 self._set(S.FAILED)
             await self.inbox.put_closed(self._gen, exc)
             raise
-        self._failure = None
-        self._set(S.STOPPING if self._stop_sent else S.OPEN)
-        if not self.standalone:
-            # a fresh audio socket too: the old one may be attached to a host that went away
-            await self._cancel(self._audio_task)
-            if self._audio_ws is not None:
-                await self._audio_ws.close()
-            await self._open_audio()
         return self.started
 
     # ------------------------------------------------------------------ audio
 
     async def send_audio(self, data: bytes) -> None:
-        """Send audio as binary frames of at most ``max_frame_bytes`` each."""
-        allowed = (S.OPEN,) if self.standalone else (S.OPEN, S.DISCONNECTED)
+        """Send audio as binary frames of at most ``max_frame_bytes`` each (kept, and sent once
+        resumed, while the stream resumes)."""
+        allowed = (S.OPEN, S.RESUMING) if self.standalone else (S.OPEN, S.RESUMING, S.DISCONNECTED)
         self._check("send_audio()", *allowed)
-        ws = self._audio_ws
-        if ws is None or self._audio_error is not None:
+        if self._state is S.RESUMING and self._out.kept is None:
+            await self._while_resuming()  # audio that cannot be kept by time waits for the resume
+            self._check("send_audio()", S.OPEN)
+        if self._state is not S.RESUMING and (self._out.ws is None or self._audio_error is not None):
             raise self._audio_error or invalid_state("the audio socket is not open")
+        ws = self._out.ws
         try:
-            for frame in split_frames(data, self._settings.max_frame_bytes):
-                await ws.send(frame)
-                self.audio_bytes_sent += len(frame)
+            await self._out.send(data)
         except ConnectionClosed as exc:
-            raise self._closed_error(ws) from exc
+            error = self._closed_error(ws) if ws is not None else invalid_state("the audio socket is not open")
+            if not self.policy.enabled or error.fatal:
+                raise error from exc
+            await self._lost(error)  # the audio is kept: the resume sends it
 
     async def send_iter(self, chunks: AsyncIterable[bytes] | Iterable[bytes]) -> None:
         """Send each chunk as it comes (a microphone paces itself)."""
@@ -244,8 +202,10 @@ class SttStream:
 
     async def stop(self, audio_end: datetime | None = None) -> None:
         """Send ``stop_stream``; results keep arriving until ``session_ended``."""
+        if self._state is S.RESUMING:
+            await self._while_resuming()
         # the sockets are not ordered with each other: tell the server how much audio to wait for
-        sent = None if self.standalone else self.audio_bytes_sent
+        sent = None if self.standalone else self._out.total
         await self._command(p.StopStream(audio_end=audio_end, audio_bytes=sent), "stop()")
         self._stop_sent = True
         if self._state is S.OPEN:
@@ -260,14 +220,10 @@ class SttStream:
         return list(self.finals)
 
     async def _command(self, msg: p.ClientMessage, what: str) -> None:
+        if self._state is S.RESUMING:
+            await self._while_resuming()
         self._check(what, S.OPEN, S.STOPPING)
-        ws = self._cmd_ws
-        if ws is None:
-            raise invalid_state(f"{what} needs an open stream")
-        try:
-            await ws.send(msg.model_dump_json())
-        except ConnectionClosed as exc:
-            raise self._closed_error(ws) from exc
+        await self._cmd_ws_send(msg, what)
 
     # ------------------------------------------------------------------ receiving
 
@@ -275,7 +231,8 @@ class SttStream:
         return self
 
     async def __anext__(self) -> p.ServerMessage:
-        """The next server message; stops after ``session_ended``; raises the failure that ended the socket."""
+        """The next server message; stops after ``session_ended``; raises the failure that ended the socket
+        (while the stream resumes by itself, it waits for the resumed session's messages instead)."""
         while not self._exhausted and self._state is not S.CLOSED:
             if self.inbox.empty() and self._failure is not None and self._state in (S.FAILED, S.DISCONNECTED):
                 raise self._failure
@@ -288,71 +245,3 @@ class SttStream:
                 self._exhausted = True
             return item
         raise StopAsyncIteration
-
-    async def _connect_command(self, start: p.StartStream, session_id: str | None) -> None:
-        path = AUDIO_PATH if self.standalone else CONTROL_PATH
-        url = ws_url(self._settings.base_url, path, client_id=self._settings.client_id, session_id=session_id)
-        ws = await open_socket(url, self._settings)
-        try:
-            received = await start_session(ws, start, self._settings.open_timeout_s)
-        except BaseException:
-            await ws.close()
-            raise
-        self._gen += 1
-        self._cmd_ws = ws
-        if self.standalone:
-            self._audio_ws = ws
-        for msg in received:
-            await self._accept(msg)
-        self._cmd_task = self._spawn(self._pump(ws, self._gen, command=True), "control")
-
-    async def _open_audio(self) -> None:
-        settings = self._settings
-        url = ws_url(settings.base_url, AUDIO_PATH, client_id=settings.client_id, session_id=self.session_id)
-        self._audio_ws = await open_socket(url, self._settings)
-        self._audio_error = None
-        self._audio_task = self._spawn(self._pump(self._audio_ws, self._gen, command=False), "audio")
-
-    async def _pump(self, ws: ClientConnection, gen: int, *, command: bool) -> None:
-        try:
-            async for raw in ws:
-                msg = parse(raw)
-                if msg is not None:
-                    await self._accept(msg)
-        except ConnectionClosed:
-            pass
-        await self._socket_closed(ws, gen, command=command)
-
-    async def _socket_closed(self, ws: ClientConnection, gen: int, *, command: bool) -> None:
-        if self._state in (S.ENDED, S.CLOSED, S.FAILED) or (command and gen != self._gen):
-            return
-        error = from_close(ws.close_code, ws.close_reason or "", self.inbox.fatal_error)
-        if not command:
-            # The control socket is the one that reports the session's fate (an idle timeout sends
-            # session_ended there before closing both); a dead audio socket fails send_audio().
-            self._audio_error = error
-            return
-        self._failure = error
-        self._set(S.FAILED if error.fatal else S.DISCONNECTED)
-        await self.inbox.put_closed(gen, error)
-
-    async def _accept(self, msg: p.ServerMessage) -> None:
-        await self.inbox.put(msg)
-        if isinstance(msg, p.SessionEnded) and S.ENDED in NEXT[self._state]:
-            self._set(S.ENDED)
-
-    def _closed_error(self, ws: ClientConnection) -> SttClientError:
-        if ws is self._audio_ws and self._audio_error is not None:
-            return self._audio_error
-        return self._failure or from_close(ws.close_code, ws.close_reason or "", self.inbox.fatal_error)
-
-    def _spawn(self, coro: Coroutine[Any, Any, None], role: str) -> asyncio.Task[None]:
-        return asyncio.create_task(coro, name=f"stt-client-{role}")
-
-    @staticmethod
-    async def _cancel(*tasks: asyncio.Task[None] | None) -> None:
-        pending = [t for t in tasks if t is not None and not t.done()]
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending)

@@ -18,10 +18,12 @@ from app import protocol as p
 from app.compat.context import Compat
 from app.compat.live import LiveSession
 from app.errors import InternalError, SttError
+from app.logsample import SampledLog
 from app.options import SessionOptions
 from app.safejson import JsonRejected, parse_json
 
 log = logging.getLogger(__name__)
+_sampled = SampledLog(log)  # a server fault a client can repeat, socket after socket
 
 MAX_TEXT_CHARS = 64 * 1024  # a JSON control message
 _FLUSHING: set[asyncio.Task[None]] = set()  # flushes that outlive their socket's handler
@@ -91,7 +93,9 @@ class VendorSocket(ABC):
         except SttError as exc:
             await self.fail(exc)
         except Exception:
-            log.exception("%s stream failed", self.name, extra={"session_id": self.session_id})
+            _sampled.exception(
+                f"{self.name}-stream", "%s stream failed", self.name, extra={"session_id": self.session_id}
+            )
             await self.fail(None)
         finally:
             await self.finish()
@@ -135,7 +139,9 @@ class VendorSocket(ABC):
         except SttError as exc:
             await self.fail(exc)
         except Exception:
-            log.exception("%s results failed", self.name, extra={"session_id": self.session_id})
+            _sampled.exception(
+                f"{self.name}-results", "%s results failed", self.name, extra={"session_id": self.session_id}
+            )
             await self.fail(None)
 
     async def fail(self, exc: SttError | None) -> None:

@@ -39,6 +39,7 @@ from app.errors import (
     SttError,
     quote,
 )
+from app.logsample import SampledLog
 from app.service.gate import Gate
 from app.session.ids import check_session_id
 from app.store import SessionRecord, TranscriptStore
@@ -47,6 +48,7 @@ from app.store.export import FORMATS, MEDIA_TYPES, Format, render
 from app.store.store import MAX_PAGE
 
 log = logging.getLogger(__name__)
+_sampled = SampledLog(log)  # a server fault a client can repeat, request after request
 
 DEFAULT_PAGE = 20
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -76,7 +78,7 @@ def rest_routes(
             except SttError as exc:
                 response = on_error(exc)
             except Exception:
-                log.exception("REST request failed")
+                _sampled.exception("rest", "REST request failed")
                 response = on_error(InternalError())
             response.headers.update(_NO_STORE)
             return response

@@ -115,6 +115,7 @@ class StreamSession:
             current=lambda: self._utt,
             last_speech_end=lambda: self._segmenter.last_speech_end,
             tail_only=settings.partials_tail_only,
+            timeout_s=settings.realtime_model.timeout_s,
         )
         self._finals = FinalWorker(
             session_id,
@@ -127,12 +128,15 @@ class StreamSession:
             context=lambda: (self.options, self._timeline),
             falling_behind_s=limits.falling_behind_s,
             heard=self._language.final_heard,
+            timeout_s=settings.main_model.timeout_s,
+            retry_timeout_s=settings.main_model.retry_timeout_s,
         )
         self._stream_offset = round(stream_offset_s * SAMPLE_RATE)
         self._on_audio = on_audio
         self.started_at = self._clock.monotonic()
         self.last_activity = self.started_at
         self._received_samples = 0
+        self._extra_burst_s = 0.0  # granted to a resume that re-sends the audio its client kept
 
     # ------------------------------------------------------------------ public API
 
@@ -187,6 +191,16 @@ class StreamSession:
                 self._timeline.add_gap(self._ring.end_offset, len(samples))
                 return
             await self._process(samples)
+
+    def allow_burst(self, seconds: float) -> None:
+        """A resume re-sends the audio its client kept: that much more may come at once."""
+        self._extra_burst_s += seconds
+
+    def skip_audio(self, samples_at_rate: int) -> None:
+        """Audio its client sent that never arrived and cannot be sent again (``samples_at_rate``
+        samples at the session's own rate): stream time counts it, as it counts paused audio."""
+        rate = self.options.audio.sample_rate
+        self._timeline.add_gap(self._ring.end_offset, round(samples_at_rate * SAMPLE_RATE / rate))
 
     async def stop(self, reason: str = "stopped") -> None:
         """Flush and end: every utterance gets its final before ``session_ended``."""
@@ -275,7 +289,7 @@ class StreamSession:
             return
         limits = self.settings.limits
         elapsed = self._clock.monotonic() - self.started_at
-        allowed = elapsed * limits.max_realtime_factor + limits.realtime_burst_s
+        allowed = elapsed * limits.max_realtime_factor + limits.realtime_burst_s + self._extra_burst_s
         if self._received_samples / SAMPLE_RATE > allowed:
             self._received_samples -= n
             raise AudioTooFast(

@@ -2,8 +2,10 @@
 
 Each finished utterance becomes a :class:`FinalJob` on the session's :class:`FinalWorker`, which
 runs them one at a time (finals go out in utterance order, ``seq`` 1, 2, 3 …): the main model,
-the guards, the final enrichers, then ``emit``. A job whose model call fails costs its utterance
-(``transcription_failed``), never the stream.
+the guards, the final enrichers, then ``emit``. A model call that fails or takes longer than the
+main model's ``timeout_s`` is made once more (a new call, which Serve routes to a live replica: a
+replica that died is replaced, and the retry waits up to ``retry_timeout_s`` for it); a job whose
+retry fails too costs its utterance (``transcription_failed``), never the stream.
 
 A :class:`Speculation` is a main-model call started during the silence that may end an utterance
 (:func:`speculation_end` says when): if the utterance does end there, its final needs no new call,
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 
 from app import protocol as p
 from app.errors import FallingBehind, TranscriptionFailed
+from app.logsample import SampledLog
 from app.metrics import Metrics
 from app.options import SessionOptions
 from app.session import results
@@ -29,6 +32,7 @@ from app.transcript import SAMPLE_RATE, Audio, Transcriber, TranscribeRequest, T
 from app.vad import TAIL_PAD_S
 
 log = logging.getLogger(__name__)
+_sampled = SampledLog(log)
 
 TAIL_PAD = round(TAIL_PAD_S * SAMPLE_RATE)
 #: silence after which a speculative final starts (the segmenter's tail pad must have passed)
@@ -96,6 +100,8 @@ class FinalWorker:
         context: Callable[[], tuple[SessionOptions, Timeline]],
         falling_behind_s: float = 3.0,
         heard: Callable[[Transcript, int], None] | None = None,
+        timeout_s: float = 30.0,
+        retry_timeout_s: float = 120.0,
     ) -> None:
         self.session_id = session_id
         self._ports = ports
@@ -110,6 +116,8 @@ class FinalWorker:
         self._seq = first_seq - 1
         self._falling_behind_s = falling_behind_s
         self._behind = False  # warned, until the finals catch up (lag under half the bound)
+        self._timeout_s = timeout_s
+        self._retry_timeout_s = retry_timeout_s
 
     @property
     def seq(self) -> int:
@@ -140,7 +148,8 @@ class FinalWorker:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("final transcription failed", extra={"session_id": self.session_id})
+                # a model that fails on every utterance must not log a traceback for each one
+                _sampled.exception("final", "final transcription failed", extra={"session_id": self.session_id})
                 error = TranscriptionFailed(
                     f"utterance {job.utterance_id} could not be transcribed; the stream goes on"
                 )
@@ -151,8 +160,7 @@ class FinalWorker:
         if len(job.audio) < MIN_FINAL_SAMPLES:
             return
         t0 = self._clock.monotonic()
-        call = job.speculation or self._ports.main.transcribe(self._request_for(job.audio))
-        transcript: Transcript = clean(await call, len(job.audio))
+        transcript = clean(await self._transcribe(job), len(job.audio))
         if self._heard is not None:  # the session learns the language the model detected
             self._heard(transcript, len(job.audio))
         elapsed = self._clock.monotonic() - t0
@@ -182,6 +190,22 @@ class FinalWorker:
         self._seq = seq
         self._metrics.observe("final_latency_s", self._clock.monotonic() - job.ended_at)
         await self._check_lag(job, delivered=True)
+
+    async def _transcribe(self, job: FinalJob) -> Transcript:
+        """The main model's transcript of the job's audio: the speculation's answer or a new call, and
+        when that fails or times out, a second call (its failure is raised)."""
+        request = self._request_for(job.audio)
+        first = job.speculation if job.speculation is not None else self._ports.main.transcribe(request)
+        try:
+            return await asyncio.wait_for(first, self._timeout_s)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            what = "timed out" if isinstance(exc, TimeoutError) else f"failed ({type(exc).__name__})"
+            _sampled.warning(
+                "final-retry", "main model call %s; retrying once", what, extra={"session_id": self.session_id}
+            )
+        return await asyncio.wait_for(self._ports.main.transcribe(request), self._retry_timeout_s)
 
     async def _check_lag(self, job: FinalJob, *, delivered: bool) -> None:
         """A ``falling_behind`` warning once the finals lag the audio by more than the bound, whether a

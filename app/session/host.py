@@ -8,9 +8,8 @@ in-process (tests, a single-process server) and as a Ray actor
 only answers the client that started it. Its async methods are the sockets'
 ``HostPort`` (``app/service/ports.py``).
 
-With storage (:mod:`app.session.storage`) sessions and their finals are kept in the
-transcript store, each final before it is sent, so that a host started after a restart
-takes over a session its client resumes (:meth:`SessionHost.start`).
+With storage (:mod:`app.session.storage`) sessions and finals are stored, each final before it
+is sent, so that a host started after a restart takes over a session its client resumes.
 """
 
 from __future__ import annotations
@@ -36,6 +35,7 @@ from app.errors import (
 )
 from app.logsample import SampledLog
 from app.metrics import Metrics, NullMetrics
+from app.session import resend
 from app.session.controller import SessionState, StreamSession
 from app.session.hosted import Hosted, Phase, make_hosted, resumed_message
 from app.session.ids import check_session_id, not_found
@@ -123,7 +123,7 @@ class SessionHost:
         self._ensure_reaper()
         hosted = self._sessions.get(session_id)
         if hosted is not None:
-            return self._resume(hosted, client_id, msg)
+            return await self._resume(hosted, client_id, msg)
         if session_id in self._starting:
             raise InvalidState("this session is being started on another connection")
         self._starting.add(session_id)
@@ -137,12 +137,18 @@ class SessionHost:
         finally:
             self._starting.discard(session_id)
 
-    def _resume(self, hosted: Hosted, client_id: str, msg: p.StartStream) -> StartReply:
+    async def _resume(self, hosted: Hosted, client_id: str, msg: p.StartStream) -> StartReply:
+        """A resume of a session this host holds. One that is ending (its flush under way) or ended
+        within the resume grace (and not deleted since) gets its missed finals and ``session_ended``:
+        the client whose socket dropped during the flush learns how the session ended."""
         self._authorize(hosted, client_id)
         session_id = hosted.session.session_id
-        if hosted.phase is not Phase.LIVE:
+        if hosted.ended and self._storage is not None and await self._storage.lookup(session_id) is None:
             raise not_found(session_id)
-        replay = [resumed_message(hosted), *(e.json for e in hosted.outbox.replay(msg.last_seq))]
+        taken = resend.on_resume(hosted, msg.audio_offset_bytes, self.settings.limits)
+        replay = [resumed_message(hosted, taken), *(e.json for e in hosted.outbox.replay(msg.last_seq))]
+        if hosted.outbox.end is not None:
+            replay.append(hosted.outbox.end.json)
         return StartReply(session_id, replay, hosted.outbox.last_index)
 
     async def _new(self, session_id: str, client_id: str, msg: p.StartStream, standalone: bool) -> StartReply:
@@ -170,16 +176,21 @@ class SessionHost:
         session_id = stored.session_id
         plan = await self._storage.revival(stored, client_id)
         self._check_capacity(starting=True)
+        resent = msg.audio_offset_bytes
+        if resent is not None:
+            resend.check(plan.start.options.audio, resent)
         # never a seq the client has seen (one it got although storing it failed)
         first_seq = max(plan.first_seq, (msg.last_seq or 0) + 1)
-        hosted = self._host(session_id, client_id, standalone, first_seq=first_seq, offset_s=plan.offset_s)
-        hosted.inbox.known_bytes = False  # what its old host received is unknown here
+        offset_s = plan.start_s(resending=resent is not None)
+        hosted = self._host(session_id, client_id, standalone, first_seq=first_seq, offset_s=offset_s)
+        hosted.inbox.known_bytes = resent is not None  # else what its old host received is unknown here
         hosted.created_at = time.time()
         for final in plan.finals:  # kept in the outbox, as a live session's finals, for later resumes
             hosted.outbox.put(final)
         self._sessions[session_id] = hosted
         try:
             await hosted.session.handle(plan.start)
+            taken = resend.take_over(hosted, resent, offset_s, self.settings.limits)
             await self._storage.revived(session_id)
         except SttError:
             del self._sessions[session_id]
@@ -187,7 +198,7 @@ class SessionHost:
             raise
         log.info("session resumed from the store", extra={"session_id": session_id})
         self.metrics.gauge("sessions_active", self.count())
-        replay = [resumed_message(hosted), *(e.json for e in hosted.outbox.replay(msg.last_seq or 0))]
+        replay = [resumed_message(hosted, taken), *(e.json for e in hosted.outbox.replay(msg.last_seq or 0))]
         return StartReply(session_id, replay, hosted.outbox.last_index)
 
     def _check_capacity(self, *, starting: bool) -> None:
@@ -221,6 +232,8 @@ class SessionHost:
         if isinstance(msg, p.StartStream):
             raise InvalidState("the stream is already started")
         if isinstance(msg, p.StopStream):
+            if hosted.phase is not Phase.LIVE:
+                return  # already ending (a client that resumed during the flush stops again)
             if msg.audio_bytes is not None:
                 await self._await_audio(hosted, msg.audio_bytes)
             await self._stop(hosted, "stopped")
@@ -372,20 +385,13 @@ class SessionHost:
 
     def reap(self) -> None:
         """End idle and over-long sessions; forget ended ones after the resume grace."""
-        limits = self.settings.limits
         now = self._clock.monotonic()
         for sid, hosted in list(self._sessions.items()):
-            session = hosted.session
-            if hosted.ended_at is not None:
-                if now - hosted.ended_at > limits.resume_grace_s:
-                    del self._sessions[sid]
-                continue
-            if hosted.phase is not Phase.LIVE or session.state is SessionState.CREATED:
-                continue
-            if now - session.last_activity > limits.idle_timeout_s:
-                self._spawn(hosted, "idle_timeout")
-            elif now - session.started_at > limits.max_session_duration_s:
-                self._spawn(hosted, "max_duration")
+            due = hosted.due(now, self.settings.limits)
+            if due == "forget":
+                del self._sessions[sid]
+            elif due is not None:
+                self._spawn(hosted, due)
 
     def _spawn(self, hosted: Hosted, reason: p.SessionEndReason) -> None:
         log.info("ending session: %s", reason, extra={"session_id": hosted.session.session_id})

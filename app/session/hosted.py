@@ -16,11 +16,12 @@ import asyncio
 import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from app import protocol as p
-from app.config import ServerSettings
+from app.config import Limits, ServerSettings
 from app.metrics import Metrics
-from app.session.controller import StreamSession
+from app.session.controller import SessionState, StreamSession
 from app.session.inbox import AudioInbox
 from app.session.outbox import Outbox
 from app.session.ports import Clock, Ports
@@ -72,6 +73,20 @@ class Hosted:
     def ended(self) -> bool:
         return self.phase is Phase.ENDED
 
+    def due(self, now: float, limits: Limits) -> Literal["forget", "idle_timeout", "max_duration"] | None:
+        """What the host's reaper owes this session at monotonic time ``now``: to forget it (ended, past
+        the resume grace), or to end it (idle, or over its maximum duration)."""
+        if self.ended_at is not None:
+            return "forget" if now - self.ended_at > limits.resume_grace_s else None
+        session = self.session
+        if self.phase is not Phase.LIVE or session.state is SessionState.CREATED:
+            return None
+        if now - session.last_activity > limits.idle_timeout_s:
+            return "idle_timeout"
+        if now - session.started_at > limits.max_session_duration_s:
+            return "max_duration"
+        return None
+
 
 def make_hosted(
     session_id: str,
@@ -121,12 +136,14 @@ def make_hosted(
     )
 
 
-def resumed_message(hosted: Hosted) -> str:
-    """The ``session_started`` of a resume."""
+def resumed_message(hosted: Hosted, audio_offset_bytes: int | None = None) -> str:
+    """The ``session_started`` of a resume; ``audio_offset_bytes``: where the session takes re-sent
+    audio from (:mod:`app.session.resend`)."""
     options = hosted.session.options
     return p.SessionStarted(
         session_id=hosted.session.session_id,
         resumed=True,
         audio=p.AudioFormat(**options.audio.model_dump(include={"sample_rate", "encoding", "channels"})),
         options=options,
+        audio_offset_bytes=audio_offset_bytes,
     ).model_dump_json()

@@ -38,6 +38,7 @@ class AudioInbox:
         self._drained = asyncio.Event()  # set while no audio awaits processing
         self._received = asyncio.Event()  # set on every frame
         self._feeder: asyncio.Task[None] | None = None
+        #: bytes of the stream received: the byte offset in the stream of the next frame
         self.received_bytes = 0
         #: false when the session was taken over after a restart: what its old host received is unknown
         self.known_bytes = True

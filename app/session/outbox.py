@@ -30,6 +30,7 @@ class Outbox:
         self._next = 1
         self._changed = asyncio.Event()
         self.ended = False  # session_ended is in the box
+        self.end: Entry | None = None  # the session_ended entry
 
     @property
     def last_index(self) -> int:
@@ -43,6 +44,7 @@ class Outbox:
             self._finals.append((entry, msg.seq))
         if isinstance(msg, p.SessionEnded):
             self.ended = True
+            self.end = entry
         self._changed.set()
         return entry
 

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from app.logsample import SampledLog
 from app.metrics import Metrics
 from app.options import SessionOptions
 from app.session import results
@@ -34,6 +35,7 @@ from app.streaming.tail import Tail, has_new_speech, overdue_commit, plan_tail, 
 from app.transcript import SAMPLE_RATE, Audio, Transcriber, Transcript
 
 log = logging.getLogger(__name__)
+_sampled = SampledLog(log)
 
 #: the longest tail a partial decodes; past it the tentative words before it are committed
 MAX_TAIL_S = 8.0
@@ -80,9 +82,11 @@ class PartialRunner:
         main: Transcriber | None = None,
         language: SessionLanguage | None = None,
         tail_only: bool = True,
+        timeout_s: float = 30.0,
     ) -> None:
         """``language``: the session's language state (the session's options, and no fallback to
-        ``main`` when absent); ``main``: the main model, for partials the realtime model cannot make."""
+        ``main`` when absent); ``main``: the main model, for partials the realtime model cannot make;
+        ``timeout_s``: a call that takes longer is given up (its partial is not shown)."""
         self.session_id = session_id
         self._realtime = realtime
         self._main = main
@@ -100,6 +104,7 @@ class PartialRunner:
         self._last_speech_end = last_speech_end
         self._tasks: set[asyncio.Task[None]] = set()
         self.tail_only = tail_only
+        self._timeout_s = timeout_s
 
     def cancel(self) -> None:
         for task in list(self._tasks):
@@ -141,15 +146,23 @@ class PartialRunner:
         try:
             if asked.route == "main" and self._main is not None:
                 # no scheduler there: ask about as often as a call takes (the policy caps it)
-                transcript = await self._main.transcribe(request.request)
+                transcript = await asyncio.wait_for(self._main.transcribe(request.request), self._timeout_s)
                 reply = PartialReply(transcript, interval_s=self._clock.monotonic() - t0)
             else:
-                reply = await self._realtime.partial(request)
+                reply = await asyncio.wait_for(self._realtime.partial(request), self._timeout_s)
         except asyncio.CancelledError:
             raise
         except Exception:
-            # a lost partial is harmless: the next one or the final covers it
-            log.warning("realtime transcription failed", extra={"session_id": self.session_id}, exc_info=True)
+            # a lost partial is harmless (the next one or the final covers it), and no retry: while a
+            # replica is replaced the next partial's call waits for the new one. A model down fails every
+            # partial of every session: sampled, so that the logs stay readable
+            _sampled.log(
+                logging.WARNING,
+                "partial",
+                "realtime transcription failed",
+                exc_info=True,
+                extra={"session_id": self.session_id},
+            )
             self.policy.finished()
             return
         self.policy.finished(reply.interval_s)

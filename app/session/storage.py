@@ -44,7 +44,14 @@ class Revival:
     start: p.StartStream  # the stored options and audio_start
     finals: list[p.FinalResult]
     first_seq: int
-    offset_s: float
+    offset_s: float  # the stream time the old host last reported (its heartbeat) or the last final's end
+    last_final_end: float  # the end of the last stored final (where re-sent audio takes over)
+
+    def start_s(self, *, resending: bool) -> float:
+        """Where the taken-over stream goes on: with re-sent audio, at the end of the last stored final
+        (what the old host received after it comes again); without, at the old host's last heartbeat
+        (what it received and did not finalise is lost)."""
+        return self.last_final_end if resending else self.offset_s
 
 
 class HostStorage:
@@ -97,6 +104,7 @@ class HostStorage:
             finals=await self.store.finals(session_id),
             first_seq=stored.last_seq + 1,
             offset_s=max(stored.audio_duration, stored.last_audio_end),
+            last_final_end=stored.last_audio_end,
         )
 
     async def started(self, session_id: str, client_id: str, msg: p.StartStream) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 
 import pytest
@@ -12,6 +13,7 @@ from tests.integration.conftest import (
     Stack,
     of_type,
     read_until,
+    read_until_closed,
     rejected,
     send_audio,
     start,
@@ -91,14 +93,29 @@ def test_resuming_a_session_that_does_not_exist(stack: Stack, query: dict[str, s
     assert error["code"] == "session_not_found" and code == 4404
 
 
-def test_an_ended_session_cannot_be_resumed(stack: Stack) -> None:
+def test_a_resume_after_the_end_gets_the_end_then_the_session_is_gone(serve: Callable[..., Stack]) -> None:
+    """A client whose socket dropped during the flush resumes and learns how the session ended (the
+    finals it missed, ``session_ended``, close 1000), and the session takes no more audio; once the
+    resume grace has passed, a resume is answered 4404 as for a session that never existed."""
+    stack = serve(resume_grace_s=0.2, reap_interval_s=0.05)
     with stack.control() as control:
         sid = start(control)["session_id"]
         stop(control)
     with stack.control(session_id=sid) as control:
-        control.send_json({"type": "start_stream", "last_seq": 0})
-        error = control.receive_json()
-        with pytest.raises(WebSocketDisconnect) as closed:
-            control.receive_json()
-    assert error["code"] == "session_not_found" and error["fatal"] is True
+        resumed = start(control, last_seq=0, audio_offset_bytes=0)
+        assert resumed["resumed"] is True and resumed["audio_offset_bytes"] is None  # no audio wanted
+        rest, code = read_until_closed(control)
+    assert [m["type"] for m in rest] == ["session_ended"] and rest[0]["reason"] == "stopped" and code == 1000
+
+    deadline = time.monotonic() + 5.0
+    while True:
+        with stack.control(session_id=sid) as control:
+            control.send_json({"type": "start_stream", "last_seq": 0})
+            first = control.receive_json()
+            if first["type"] == "error":
+                with pytest.raises(WebSocketDisconnect) as closed:
+                    control.receive_json()
+                break
+        assert time.monotonic() < deadline, "the ended session was never forgotten"
+    assert first["code"] == "session_not_found" and first["fatal"] is True
     assert closed.value.code == 4404

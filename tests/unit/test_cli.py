@@ -136,6 +136,8 @@ def test_bad_options_are_usage_errors(argv: list[str], message: str) -> None:
         (["stream", "/nonexistent.wav"], "no such file"),
         (["stream", "--mic", "--speed", "0"], "--speed"),
         (["stream", "--mic", "--chunk-ms", "500"], "--chunk-ms"),
+        (["stream", "--mic", "--resume-buffer", "-1"], "--resume-buffer"),
+        (["stream", "--mic", "--resume-timeout", "0"], "--resume-timeout"),
     ],
 )
 def test_stream_usage_errors(argv: list[str], message: str) -> None:
@@ -157,6 +159,7 @@ def test_help_and_unknown_command() -> None:
         ("connection_failed", EXIT_CONNECTION),
         ("connection_lost", EXIT_CONNECTION),
         ("timeout", EXIT_CONNECTION),
+        ("session_interrupted", EXIT_CONNECTION),  # a host crash with --no-resume
         ("unauthenticated", EXIT_AUTH),
         ("forbidden", EXIT_AUTH),
         ("invalid_options", EXIT_USAGE),
@@ -459,3 +462,27 @@ async def test_microphone_drops_the_oldest_chunk_when_the_loop_falls_behind() ->
             break
     # 55 chunks came while the loop was busy; the queue keeps the newest 50
     assert mic.dropped_chunks == 5 and firsts == [5, 6]
+
+
+def testresume_notes_on_stderr() -> None:
+    from app.client.commands import resume_notes
+    from app.client.resume import ResumeEvent
+
+    err = io.StringIO()
+    note = resume_notes(err)
+    note(ResumeEvent("lost", SttClientError("connection lost (close 1012)", code="session_interrupted")))
+    note(ResumeEvent("resumed", tries=3, elapsed_s=2.14, resent_bytes=64000))
+    note(ResumeEvent("failed", tries=9, elapsed_s=120.0))
+    assert err.getvalue().splitlines() == [
+        "",
+        "stt: connection lost (close 1012); resuming",
+        "stt: resumed after 2.1 s (3 tries); 64000 audio bytes sent again",
+        "stt: gave up resuming after 120.0 s (9 tries)",
+    ]
+
+
+def test_resume_flags() -> None:
+    args = build_parser({}).parse_args(["stream", "a.wav", "--no-resume", "--resume-buffer", "10"])
+    assert args.no_resume and args.resume_buffer == 10.0 and args.resume_timeout == 120.0
+    defaults = build_parser({}).parse_args(["stream", "a.wav"])
+    assert not defaults.no_resume and defaults.resume_buffer == 30.0
