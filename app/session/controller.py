@@ -114,6 +114,7 @@ class StreamSession:
             audio_end=lambda: self._ring.end_offset,
             current=lambda: self._utt,
             last_speech_end=lambda: self._segmenter.last_speech_end,
+            previous_text=lambda: self._finals.last_text,
             tail_only=settings.partials_tail_only,
             timeout_s=settings.realtime_model.timeout_s,
         )

@@ -114,6 +114,9 @@ class FinalWorker:
         self._queue: asyncio.Queue[FinalJob | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._seq = first_seq - 1
+        #: the model's text of the last final delivered (before enrichment), the next utterance's
+        #: context for partials (app.streaming.tail.prompt_for)
+        self.last_text: str | None = None
         self._falling_behind_s = falling_behind_s
         self._behind = False  # warned, until the finals catch up (lag under half the bound)
         self._timeout_s = timeout_s
@@ -188,6 +191,7 @@ class FinalWorker:
             final = await enricher.enrich(final, job.audio, options)
         await self._emit(final)
         self._seq = seq
+        self.last_text = text
         self._metrics.observe("final_latency_s", self._clock.monotonic() - job.ended_at)
         await self._check_lag(job, delivered=True)
 

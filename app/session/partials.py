@@ -79,6 +79,7 @@ class PartialRunner:
         audio_end: Callable[[], int],
         current: Callable[[], Utterance | None],
         last_speech_end: Callable[[], int | None],
+        previous_text: Callable[[], str | None] = lambda: None,
         main: Transcriber | None = None,
         language: SessionLanguage | None = None,
         tail_only: bool = True,
@@ -102,6 +103,7 @@ class PartialRunner:
         self._audio_end = audio_end
         self._current = current
         self._last_speech_end = last_speech_end
+        self._previous_text = previous_text  # the session's last final: a fresh utterance's prompt
         self._tasks: set[asyncio.Task[None]] = set()
         self.tail_only = tail_only
         self._timeout_s = timeout_s
@@ -132,9 +134,11 @@ class PartialRunner:
         else:  # partials_tail_only false: the utterance from its start, as before
             tail = Tail(utt.start, utt.start, None)
         self.policy.started(now)
+        # a translated final is English, not the words being spoken: no context for the partials
+        previous = self._previous_text() if options.task == "transcribe" else None
         asked = _Asked(utt, now, tail, self._read(tail.start, now), route)
         request = self._language.partial_request(
-            asked.audio, route, initial_prompt=prompt_for(options.initial_prompt, tail)
+            asked.audio, route, initial_prompt=prompt_for(options.initial_prompt, tail, previous)
         )
         waited = (now - (utt.shown_end if utt.shown_end >= 0 else utt.start)) / SAMPLE_RATE
         task = asyncio.create_task(self._run(asked, PartialRequest(self.session_id, request, waited)))

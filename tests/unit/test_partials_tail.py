@@ -60,7 +60,13 @@ class ScriptedTail:
         return PartialReply(Transcript(text=" ".join(w.text for w in timed), words=timed), 0.1)
 
 
-async def stream(model: ScriptedTail, seconds: float = 20.0, speech_until: int | None = None) -> list[p.PartialResult]:
+async def stream(
+    model: ScriptedTail,
+    seconds: float = 20.0,
+    speech_until: int | None = None,
+    previous_text: str | None = None,
+    options: SessionOptions | None = None,
+) -> list[p.PartialResult]:
     shown: list[p.PartialResult] = []
     now = [0]
     utt = Utterance(1, 0)
@@ -79,11 +85,12 @@ async def stream(model: ScriptedTail, seconds: float = 20.0, speech_until: int |
         metrics=NullMetrics(),
         policy=PartialPolicy(min_interval=SAMPLE_RATE // 5, max_interval=SAMPLE_RATE),
         lock=lock,
-        context=lambda: (SessionOptions(), Timeline(FakeClock().now())),
+        context=lambda: (options or SessionOptions(), Timeline(FakeClock().now())),
         read=audio,
         audio_end=lambda: now[0],
         current=lambda: utt,
         last_speech_end=lambda: now[0] if speech_until is None else min(now[0], speech_until),
+        previous_text=lambda: previous_text,
     )
     for _ in range(int(seconds * 10)):
         now[0] += SAMPLE_RATE // 10
@@ -146,3 +153,25 @@ async def test_no_call_once_everything_heard_is_committed_and_silence_follows() 
     assert stable_words(shown[-1]) == heard  # the last words were confirmed in the pause
     calls_in_silence = [end for _, end, _ in model.windows if end > until + 2 * SAMPLE_RATE]
     assert calls_in_silence == []  # then nothing new to hear: no calls (and nothing to hallucinate on)
+
+
+PREVIOUS = "and so my fellow americans " * 10  # 270 characters: the prompt keeps the end, whole words
+
+
+async def test_a_fresh_utterance_is_prompted_with_the_end_of_the_previous_final() -> None:
+    model = ScriptedTail()
+    await stream(model, seconds=3.0, previous_text=PREVIOUS)
+    first_start, _, first_prompt = model.windows[0]
+    assert first_start == 0  # nothing committed yet: the call hears the utterance from its start
+    assert first_prompt is not None and PREVIOUS.strip().endswith(first_prompt)
+    assert len(first_prompt) <= 120 and first_prompt.split()[0] in PREVIOUS.split()
+    committed = [prompt for start, _, prompt in model.windows if start > 0]
+    assert committed and all(prompt is not None and prompt.startswith("w") for prompt in committed)
+
+
+async def test_no_previous_final_or_a_translated_one_gives_no_prompt() -> None:
+    for previous, options in ((None, None), (PREVIOUS, SessionOptions.model_validate({"task": "translate"}))):
+        model = ScriptedTail()
+        await stream(model, seconds=1.0, previous_text=previous, options=options)
+        fresh = [prompt for start, _, prompt in model.windows if start == 0]
+        assert fresh and all(prompt is None for prompt in fresh)
