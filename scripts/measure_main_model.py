@@ -76,6 +76,8 @@ _candidate("base", "full", "zeros", 1)
 for _padding in ("10", "5"):
     for _beam in (1, 5, 10):
         _candidate("base", _padding, "silence", _beam)
+for _padding in ("3", "2", "1"):
+    _candidate("base", _padding, "silence", 5)
 _candidate("base", "5", "silence", 5, note="no-ts")
 _candidate("base", "5", "silence", 5, language="auto")
 
