@@ -125,6 +125,9 @@ class DiarizationEnricher:
             return None
         return self.tracker.observe(utterance_id, start, end, read)
 
+    async def settle(self) -> None:
+        await self.tracker.settle()
+
     # ------------------------------------------------------------------ finals
 
     async def enrich(self, final: p.FinalResult, audio: Audio, options: SessionOptions) -> p.FinalResult:

@@ -117,6 +117,11 @@ class SpeakerTracker:
         if change is not None and self._change is None:
             self._change = change
 
+    async def settle(self) -> None:
+        task = self._task
+        if task is not None:
+            await asyncio.wait([task])
+
     def cancel(self) -> None:
         if self._task is not None:
             self._task.cancel()

@@ -320,6 +320,8 @@ class StreamSession:
         utt = self._utt
         if self._tracker is None or utt is None:
             return
+        if not self._enforce_realtime:  # audio faster than real time: no window may be skipped
+            await self._tracker.settle()
         at = self._tracker.track(utt.id, utt.start, self._ring.end_offset, self._ring.read, self.options)
         if at is not None:
             for event in self._segmenter.split(at):

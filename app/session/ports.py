@@ -70,6 +70,11 @@ class TurnTracker(Protocol):
         self, utterance_id: int, start: int, end: int, read: Callable[[int, int], Audio], options: SessionOptions
     ) -> int | None: ...
 
+    async def settle(self) -> None:
+        """Returns once its model call in flight (if any) has answered: a session fed faster than real
+        time (the file mode) waits for it, so that its turns do not depend on how fast it was fed."""
+        ...
+
 
 @runtime_checkable
 class FollowingUp(Protocol):
