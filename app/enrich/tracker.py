@@ -4,7 +4,8 @@ speaker changes they confirm (:mod:`app.enrich.turns`).
 The session calls :meth:`SpeakerTracker.observe` after each chunk of an utterance's audio. Once
 ``hop_s`` of new audio has come (and no call of this session is in flight), the latest
 ``window_s`` is embedded in the background: the Diarizer gathers these one-window requests of
-every session into its batches. A window's answer goes to the :class:`ChangeDetector`; a change
+every session into its batches. When an answer was slow (the Diarizer waking from zero replicas, an
+overloaded machine), the next call carries every window due since, so no turn goes unseen. A window's answer goes to the :class:`ChangeDetector`; a change
 it confirms is handed to the session at its next chunk, moved to the quietest 20 ms within
 ``snap_s`` (between two speakers there is usually a short pause). The session then ends the
 utterance there and starts the next one at that point; the windows after it are the new turn's
@@ -19,6 +20,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+import numpy as np
+
 from app.enrich import diarization as dz
 from app.enrich.clustering import normalize
 from app.enrich.ports import Embedder, EmbedRequest
@@ -26,6 +29,9 @@ from app.enrich.turns import ChangeDetector, ChangeParams, Window, quietest
 from app.transcript import SAMPLE_RATE, Audio
 
 log = logging.getLogger(__name__)
+
+#: windows one call may carry: after a stall, the tracker catches up on at most this many
+MAX_CATCH_UP = 32
 
 
 class SpeakerTracker:
@@ -69,12 +75,17 @@ class SpeakerTracker:
                 return at
             return None
         if self._task is None and end >= self._next_end and end - start >= self._window:
+            # every window due since the last one (several after a slow answer, a Diarizer waking up),
+            # the latest ending now; in one call
+            n = min(MAX_CATCH_UP, 1 + (end - self._next_end) // self._hop)
+            ends = [end - k * self._hop for k in reversed(range(n)) if end - k * self._hop - self._window >= start]
+            first = ends[0] - self._window
             try:
-                audio = dz.normalize_loudness(read(end - self._window, end))
+                audio = read(first, end)
             except Exception:  # the buffer no longer holds it (an overflowing session)
                 return None
             self._next_end = end + self._hop
-            self._task = asyncio.create_task(self._embed(end - self._window, end, audio), name="speaker-tracker")
+            self._task = asyncio.create_task(self._embed(first, ends, audio), name="speaker-tracker")
         return None
 
     def _begin(self, utterance_id: int, start: int) -> None:
@@ -97,25 +108,29 @@ class SpeakerTracker:
         except Exception:
             return at
 
-    async def _embed(self, start: int, end: int, audio: Audio) -> None:
+    async def _embed(self, first: int, ends: list[int], audio: Audio) -> None:
+        """Embeds the windows ending at ``ends`` of ``audio`` (which starts at ``first``), each
+        loudness-normalised on its own, as the windows of a partial's guess are."""
+        spans = [(e - self._window - first, e - first) for e in ends]
+        samples = np.concatenate([dz.normalize_loudness(audio[a:b]) for a, b in spans])
+        request = EmbedRequest(samples, tuple((k * self._window, (k + 1) * self._window) for k in range(len(spans))))
         try:
-            rows = await asyncio.wait_for(
-                self._embedder.embed(EmbedRequest(audio, ((0, len(audio)),))), self._timeout_s()
-            )
+            rows = await asyncio.wait_for(self._embedder.embed(request), self._timeout_s())
             self._answered()
         except Exception:
-            log.debug("speaker tracking window failed", exc_info=True)
+            log.debug("speaker tracking windows failed", exc_info=True)
             return
         finally:
             self._task = None
-        self.windows_embedded += 1
-        window = Window(start, end, normalize(rows[0]))
-        if window.start < self._detector.turn_start:
-            return  # asked before a change or a new utterance: it reaches into the turn before
-        self.latest = window
-        change = self._detector.add(window)
-        if change is not None and self._change is None:
-            self._change = change
+        self.windows_embedded += len(ends)
+        for e, row in zip(ends, rows, strict=True):
+            window = Window(e - self._window, e, normalize(row))
+            if window.start < self._detector.turn_start:
+                continue  # asked before a change or a new utterance: it reaches into the turn before
+            self.latest = window
+            change = self._detector.add(window)
+            if change is not None and self._change is None:
+                self._change = change
 
     async def settle(self) -> None:
         task = self._task
