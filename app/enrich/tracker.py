@@ -5,7 +5,8 @@ The session calls :meth:`SpeakerTracker.observe` after each chunk of an utteranc
 ``hop_s`` of new audio has come (and no call of this session is in flight), the latest
 ``window_s`` is embedded in the background: the Diarizer gathers these one-window requests of
 every session into its batches. When an answer was slow (the Diarizer waking from zero replicas, an
-overloaded machine), the next call carries every window due since, so no turn goes unseen. A window's answer goes to the :class:`ChangeDetector`; a change
+overloaded machine), the next call carries every window due since, so no turn goes unseen. A
+window's answer goes to the :class:`ChangeDetector`; a change
 it confirms is handed to the session at its next chunk, moved to the quietest 20 ms within
 ``snap_s`` (between two speakers there is usually a short pause). The session then ends the
 utterance there and starts the next one at that point; the windows after it are the new turn's

@@ -8,6 +8,7 @@ import asyncio
 import numpy as np
 
 from app.enrich.clustering import normalize
+from app.enrich.ports import Embeddings, EmbedRequest
 from app.enrich.tracker import SpeakerTracker
 from app.enrich.turns import ChangeDetector, ChangeParams, Window, quietest
 from app.transcript import SAMPLE_RATE
@@ -133,15 +134,36 @@ async def test_a_failing_model_costs_the_tracker_its_windows_only() -> None:
     assert tracker.windows_embedded == 0 and tracker.latest is None
 
 
+class WakingEmbedder(ToneEmbedder):
+    """The tone embedder, whose first call waits until ``awake`` is set (a Diarizer starting)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.awake = asyncio.Event()
+        self.asked = 0
+
+    async def embed(self, request: EmbedRequest) -> Embeddings:
+        self.asked += 1
+        await self.awake.wait()
+        return await super().embed(request)
+
+
 async def test_after_a_slow_answer_the_next_call_catches_up_on_every_window_due() -> None:
     audio = np.concatenate([tone(200, 4.0), tone(1000, 6.0)])
-    embedder = ToneEmbedder(delay_s=0.05)  # a Diarizer waking up: the first answer comes late
+    embedder = WakingEmbedder()
     tracker = SpeakerTracker(embedder, ChangeParams(hop_s=0.2, threshold=0.6), timeout_s=lambda: 5.0)
-    found = None
-    for end in range(1600, len(audio) + 1, 1600):
-        found = found or tracker.observe(1, 0, end, lambda s, e: audio[s:e])
-        await asyncio.sleep(0.001)  # the audio goes on faster than the answers
+
+    def read(start: int, end: int) -> np.ndarray:
+        return audio[start:end]
+
+    for end in range(1600, 8 * SR + 1, 1600):  # 8 s of audio while the first call waits
+        assert tracker.observe(1, 0, end, read) is None
+        await asyncio.sleep(0)
+    assert embedder.asked == 1
+    embedder.awake.set()
     await tracker.settle()
-    found = found or tracker.observe(1, 0, len(audio), lambda s, e: audio[s:e])
-    assert max(len(r.windows) for r in embedder.requests) > 1  # a call carried the windows missed meanwhile
+    assert tracker.observe(1, 0, 8 * SR + 1600, read) is None  # one call for every window due meanwhile
+    await tracker.settle()
+    assert len(embedder.requests[-1].windows) > 20
+    found = tracker.observe(1, 0, 8 * SR + 3200, read)
     assert found is not None and abs(found - 4 * SR) <= int(0.3 * SR)
