@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from diar.devset import dev_set
+from diar.devset import ROOT, dev_set
 from score_diarization import Report, score
 
 API_KEY = "devset-key"
@@ -48,11 +48,25 @@ def table(rows: list[tuple[str, str, Report]]) -> str:
     return "\n".join(out)
 
 
+async def wake(url: str, api_key: str, wav: Path) -> None:
+    """One short diarized session first: the Diarizer scales to zero, and the first recording must not
+    pay for its start (a service in use has it awake; a session that wakes it is slower at first)."""
+    from app.client import SttClient
+
+    options = {"features": {"speaker_diarization": True, "interim_results": False}}
+    async with SttClient(url, api_key=api_key).stream(options=options) as s:
+        await s.send_file(wav, realtime=False)
+        await s.stop()
+        async for _ in s:
+            pass
+
+
 async def run(
     url: str, api_key: str, baseline: set[str], speed: float, only: list[str] | None
 ) -> list[tuple[str, str, Report]]:
     rows = []
     folder = Path(tempfile.mkdtemp(prefix="rtstt-devset-"))
+    await wake(url, api_key, ROOT.parent / "shared" / "data" / "clips" / "sb_spk1_snt1.wav")
     for rec in dev_set():
         if only and rec.name not in only:
             continue

@@ -31,8 +31,8 @@ from app.transcript import SAMPLE_RATE, Audio
 
 log = logging.getLogger(__name__)
 
-#: windows one call may carry: after a stall, the tracker catches up on at most this many
-MAX_CATCH_UP = 32
+#: windows one call may carry: after a stall (20 s at the default hop), the tracker catches up on these
+MAX_CATCH_UP = 100
 
 
 class SpeakerTracker:
