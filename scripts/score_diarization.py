@@ -123,7 +123,7 @@ class Report:
     speakers_reference: int
     speakers_found: int
     finals: int
-    one_speaker_finals: int  # finals whose words are all one speaker's (a turn each, as they should be)
+    one_speaker_finals: int  # finals with one speaker (a turn each, as they should be); none: without speakers
     revisions: int
     end_reasons: dict[str, int]
     latency_median_s: float | None
@@ -193,7 +193,7 @@ async def score(
         speakers_reference=int(final["reference"]),
         speakers_found=int(final["found"]),
         finals=len(run.finals),
-        one_speaker_finals=sum(1 for f in run.revised() if len({w.speaker for w in f.data.words}) == 1),
+        one_speaker_finals=sum(1 for f in run.revised() if f.data.speakers is not None and f.data.speakers.count == 1),
         revisions=len(run.revisions),
         end_reasons=dict(run.end_reasons),
         latency_median_s=med,
