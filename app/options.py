@@ -162,6 +162,14 @@ class FeatureOptions(Strict):
     wake_words: WakeWordOptions = Field(default_factory=WakeWordOptions)
 
 
+class DiarizationOptions(Strict):
+    split_on_speaker_change: bool = Field(
+        True,
+        description="with features.speaker_diarization: end an utterance where the speaker changes "
+        "(utterance_end reason speaker_change), so that each final is one speaker's turn",
+    )
+
+
 class FormattingOptions(Strict):
     ensure_sentence_starting_uppercase: bool = True
     ensure_sentence_ends_with_period: bool = True
@@ -186,6 +194,7 @@ class SessionOptions(Strict):
     audio: AudioOptions = Field(default_factory=AudioOptions)
     vad: VadOptions = Field(default_factory=VadOptions)
     features: FeatureOptions = Field(default_factory=FeatureOptions)
+    diarization: DiarizationOptions = Field(default_factory=DiarizationOptions)
     formatting: FormattingOptions = Field(default_factory=FormattingOptions)
 
     def merged(self, patch: dict[str, Any]) -> SessionOptions:

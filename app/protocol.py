@@ -26,7 +26,7 @@ from app.safejson import JsonRejected, parse_json
 PROTOCOL_VERSION = "1.0"
 
 #: why an utterance ended (``utterance_end.reason``); the segmenter and the session use these
-UtteranceEndReason = Literal["silence", "max_length", "finalize", "stop", "pause"]
+UtteranceEndReason = Literal["silence", "max_length", "finalize", "stop", "pause", "speaker_change"]
 #: why a session ended (``session_ended.reason``)
 SessionEndReason = Literal["stopped", "idle_timeout", "max_duration", "error", "shutdown"]
 
@@ -315,6 +315,40 @@ class SessionEnded(_ServerMsg):
     finals: int
 
 
+class WordSpeaker(_Msg):
+    index: int = Field(ge=0, description="the word's position in the final's words")
+    speaker: str
+
+
+class RevisedFinal(_Msg):
+    seq: int
+    utterance_id: int
+    speakers: Speakers = Field(description="the final's speakers, as they now are")
+    words: list[WordSpeaker] = Field(description="the words whose speaker changed, with their new speaker")
+
+
+class SpeakerRevision(_ServerMsg):
+    """Later speech showed that earlier finals' speakers were wrong (two labels that are one voice,
+    a turn that fits another speaker better): their new labels. Apply it to the finals it names."""
+
+    type: Literal["speaker_revision"] = "speaker_revision"
+    revision: int = Field(ge=1, description="1, 2, 3 … per session")
+    after_seq: int = Field(ge=0, description="the seq of the last final sent before this revision")
+    finals: list[RevisedFinal]
+
+    def apply(self, final: FinalResult) -> FinalResult:
+        """``final`` with this revision's labels, when the revision names it; else ``final`` itself."""
+        revised = next((f for f in self.finals if f.seq == final.seq), None)
+        if revised is None or final.session_id != self.session_id:
+            return final
+        words = list(final.data.words)
+        for change in revised.words:
+            if change.index < len(words):
+                words[change.index] = words[change.index].model_copy(update={"speaker": change.speaker})
+        data = final.data.model_copy(update={"speakers": revised.speakers, "words": words})
+        return final.model_copy(update={"data": data})
+
+
 class Warning_(_ServerMsg):
     type: Literal["warning"] = "warning"
     code: str
@@ -340,7 +374,15 @@ class Error(_ServerMsg):
 
 
 ServerMessage = Annotated[
-    SessionStarted | SpeechStarted | PartialResult | FinalResult | UtteranceEnd | SessionEnded | Warning_ | Error,
+    SessionStarted
+    | SpeechStarted
+    | PartialResult
+    | FinalResult
+    | UtteranceEnd
+    | SpeakerRevision
+    | SessionEnded
+    | Warning_
+    | Error,
     Field(discriminator="type"),
 ]
 server_adapter: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)

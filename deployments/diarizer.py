@@ -1,7 +1,8 @@
 """Diarizer: speaker embeddings of utterance windows behind ``@serve.batch``.
 
-Requests from every session host (each the windows of one utterance, or one window
-of a partial) are gathered into one forward pass of the speaker encoder; the
+Requests from every session host (each the windows of one utterance, the speaker tracker's
+sliding windows of an utterance in progress, or one window of a partial) are gathered into one
+forward pass of the speaker encoder; the
 batch size and wait are ``user_config`` and change live. Per-session clustering
 stays in the session hosts (``app.enrich``): this deployment holds no session state.
 """

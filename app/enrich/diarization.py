@@ -80,6 +80,21 @@ def speech_region(audio: Audio, words: Sequence[Span]) -> Span:
     return loud_span(audio)
 
 
+def loud_parts(audio: Audio, range_db: float, gap_s: float, frame_s: float = 0.02) -> list[Span]:
+    """The stretches of frames within ``range_db`` of the loudest one, split where ``gap_s`` or more
+    of quieter frames lie between them (the whole audio when it is shorter than a frame)."""
+    frame = int(frame_s * SAMPLE_RATE)
+    n = len(audio) // frame
+    if n == 0:
+        return [(0, len(audio))]
+    energy = 10 * np.log10(np.mean(np.square(audio[: n * frame].reshape(n, frame), dtype=np.float64), axis=1) + 1e-12)
+    loud = np.flatnonzero(energy > energy.max() - range_db)
+    breaks = np.flatnonzero(np.diff(loud) > max(1, round(gap_s / frame_s)))
+    firsts = [int(loud[0]), *(int(loud[i + 1]) for i in breaks)]
+    lasts = [*(int(loud[i]) for i in breaks), int(loud[-1])]
+    return [(a * frame, (b + 1) * frame) for a, b in zip(firsts, lasts, strict=True)]
+
+
 def loud_span(audio: Audio, frame_s: float = 0.02, range_db: float = 35.0) -> Span:
     """From the first to the last frame within ``range_db`` of the loudest one."""
     frame = int(frame_s * SAMPLE_RATE)

@@ -1,5 +1,7 @@
 """The enrichment stages behind the session controller's ``FinalEnricher`` and
-``PartialEnricher`` ports, and :class:`Enrichment`, which makes a set per session.
+``PartialEnricher`` ports, and :class:`Enrichment`, which makes a set per session (the
+diarization stage, which also tracks speakers while an utterance is in progress, is in
+:mod:`app.enrich.speaker_stage`).
 
 Finals pass diarization → analysis (sentiment, topics; on the unmasked text) →
 wake words → profanity masking, in that order; partials pass the speaker guess →
@@ -16,125 +18,23 @@ import logging
 from collections.abc import Sequence
 
 from app import protocol as p
-from app.enrich import diarization as dz
-from app.enrich import sentiment, speakers, topics
-from app.enrich.clustering import ClusterParams, OnlineClusterer, label, normalize
-from app.enrich.ports import Analyzer, AnalyzeRequest, Embedder, EmbedRequest, TopicQuery
+from app.enrich import sentiment, topics
+from app.enrich.ports import Analyzer, AnalyzeRequest, Embedder, TopicQuery
 from app.enrich.profanity import ProfanityFilter
-from app.enrich.settings import AnalysisSettings, DiarizationSettings, EnrichmentSettings
+from app.enrich.settings import AnalysisSettings, EnrichmentSettings
+from app.enrich.speaker_stage import DiarizationEnricher
 from app.enrich.wakewords import WakeWordMatcher
 from app.enrich.warmup import Warmup
 from app.options import SessionOptions
 from app.session.ports import FinalEnricher, PartialEnricher
-from app.transcript import SAMPLE_RATE, Audio
+from app.transcript import Audio
 
 log = logging.getLogger(__name__)
 
+__all__ = ["AnalysisEnricher", "DiarizationEnricher", "Enrichment", "ProfanityEnricher", "WakeWordEnricher"]
+
 #: an enrichment model that answered within this long is awake (its deployment's downscale delay is longer)
 AWAKE_S = 300.0
-
-
-def _spans(words: Sequence[p.Word], start_s: float) -> list[dz.Span]:
-    """Wire words (stream seconds) → sample spans in the utterance's audio starting at ``start_s``."""
-    return [(round((w.start - start_s) * SAMPLE_RATE), round((w.end - start_s) * SAMPLE_RATE)) for w in words]
-
-
-class DiarizationEnricher:
-    """Speakers of one session: owns its clusterer, so one instance a session."""
-
-    def __init__(self, embedder: Embedder, settings: DiarizationSettings, warmup: Warmup | None = None) -> None:
-        self._embedder = embedder
-        self._settings = settings
-        self._warmup = warmup
-        self._windows = dz.WindowParams(
-            window_s=settings.window_s,
-            hop_s=settings.hop_s,
-            change_threshold=settings.change_threshold,
-            min_turn_s=settings.min_turn_s,
-        )
-        self.clusterer = OnlineClusterer(
-            ClusterParams(
-                threshold_long=settings.threshold_long,
-                threshold_short=settings.threshold_short,
-                long_s=settings.long_s,
-                short_s=settings.short_s,
-                min_new_speaker_s=settings.min_new_speaker_s,
-                max_speakers=settings.max_speakers,
-            )
-        )
-        self._last: str | None = None  # the speaker of the latest final's last turn
-        self._guess: tuple[int, str] | None = None  # (utterance id, speaker) from a partial's embedding
-        self._guessed_at: tuple[int, int] = (-1, 0)  # (utterance id, samples) of the last embedded partial
-        self._guessing: asyncio.Task[None] | None = None
-
-    def prepare(self, options: SessionOptions) -> None:
-        """A session starts (or is configured) with diarization on: wake the model now."""
-        if options.features.speaker_diarization and self._warmup is not None:
-            self._warmup.kick()
-
-    def _timeout_s(self) -> float:
-        base = self._settings.timeout_s
-        return self._warmup.timeout_s(base) if self._warmup is not None else base
-
-    def _answered(self) -> None:
-        if self._warmup is not None:
-            self._warmup.answered()
-
-    async def enrich(self, final: p.FinalResult, audio: Audio, options: SessionOptions) -> p.FinalResult:
-        if not options.features.speaker_diarization:
-            return final
-        start_s = final.data.audio.start
-        words = _spans(final.data.words, start_s)
-        plan = dz.plan(audio, words, self._windows)
-        if plan is None:
-            return final
-        try:
-            embeddings = await asyncio.wait_for(
-                self._embedder.embed(EmbedRequest(plan.audio, plan.windows)), self._timeout_s()
-            )
-            self._answered()
-        except Exception:
-            log.warning(
-                "speaker embedding failed; final sent without speakers",
-                exc_info=True,
-                extra={"session_id": final.session_id},
-            )
-            return final
-        turns = dz.split_turns(plan, embeddings, words, self._windows)
-        labelled = [speakers.LabelledTurn(t, self.clusterer.assign(t.embedding, t.seconds).label) for t in turns]
-        self._last = labelled[-1].speaker
-        return speakers.build(final, labelled, words, start_s, audio)
-
-    async def enrich_partial(self, partial: p.PartialResult, audio: Audio, options: SessionOptions) -> p.PartialResult:
-        """The current best guess, without waiting: the speaker of this utterance's latest embedded
-        stretch if one came back, else the previous final's last speaker. An embedding of the
-        partial's last window is started in the background when enough new audio has come."""
-        if not options.features.speaker_diarization:
-            return partial
-        utterance = partial.utterance_id
-        seen_utt, seen_samples = self._guessed_at
-        fresh = utterance != seen_utt or len(audio) - seen_samples >= self._settings.partial_refresh_s * SAMPLE_RATE
-        if fresh and self._guessing is None and len(audio) >= self._settings.min_new_speaker_s * SAMPLE_RATE:
-            self._guessed_at = (utterance, len(audio))
-            start, end = dz.tail_window(len(audio), self._windows)
-            self._guessing = asyncio.create_task(self._guess_speaker(utterance, audio[start:end]))
-        speaker = self._guess[1] if self._guess is not None and self._guess[0] == utterance else self._last or label(0)
-        words = [w.model_copy(update={"speaker": speaker}) for w in partial.data.words]
-        return partial.model_copy(update={"data": partial.data.model_copy(update={"speaker": speaker, "words": words})})
-
-    async def _guess_speaker(self, utterance: int, audio: Audio) -> None:
-        try:
-            samples = dz.normalize_loudness(audio)
-            embedding = await asyncio.wait_for(
-                self._embedder.embed(EmbedRequest(samples, ((0, len(samples)),))), self._timeout_s()
-            )
-            self._answered()
-            match = self.clusterer.peek(normalize(embedding[0]), len(samples) / SAMPLE_RATE)
-            self._guess = (utterance, match.label)
-        except Exception:
-            log.debug("partial speaker guess failed", exc_info=True)
-        finally:
-            self._guessing = None
 
 
 class AnalysisEnricher:

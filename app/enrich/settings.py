@@ -53,11 +53,29 @@ class DiarizationSettings(_Strict):
     change_threshold: float = Field(
         0.70, ge=0.0, le=1.0, description="an utterance splits where its halves' similarity falls below this"
     )
-    min_turn_s: float = Field(1.6, gt=0.0, le=30.0, description="shortest speaker turn looked for inside an utterance")
+    min_turn_s: float = Field(1.2, gt=0.0, le=30.0, description="shortest speaker turn looked for inside a final")
     max_speakers: int = Field(20, ge=1, le=100)
     partial_refresh_s: float = Field(
         1.6, ge=0.2, le=30.0, description="new audio before a partial's speaker guess is embedded again"
     )
+    # the speaker tracker: a window of the latest window_s embedded every track_hop_s of an utterance
+    track_hop_s: float = Field(0.2, ge=0.1, le=5.0, description="new audio between two tracking windows")
+    track_threshold: float = Field(
+        0.75, ge=0.0, le=1.0, description="the speaker changed where the windows before and after are less alike"
+    )
+    track_confirm_s: float = Field(
+        2.0, ge=0.5, le=10.0, description="audio after a change point, in whole windows, before it is confirmed"
+    )
+    track_snap_s: float = Field(0.3, ge=0.0, le=1.0, description="a change point moves to the quietest 20 ms this near")
+    # the second clustering pass after each final (revisions of earlier turns' labels)
+    revise: bool = Field(True, description="reconsider recent turns' speakers after each final (speaker_revision)")
+    merge_threshold: float = Field(
+        0.85, ge=0.0, le=1.0, description="second pass: two speakers whose centroids are this alike become one"
+    )
+    revise_margin: float = Field(
+        0.1, ge=0.0, le=1.0, description="second pass: a turn moves to a speaker this much closer than its own"
+    )
+    revise_history: int = Field(100, ge=1, le=1000, description="recent turns the second pass may relabel")
 
     @model_validator(mode="after")
     def _order(self) -> DiarizationSettings:
@@ -65,6 +83,8 @@ class DiarizationSettings(_Strict):
             raise ValueError(f"short_s {self.short_s} must be below long_s {self.long_s}")
         if self.hop_s > self.window_s:
             raise ValueError(f"hop_s {self.hop_s} must not exceed window_s {self.window_s}")
+        if self.track_confirm_s < self.window_s:
+            raise ValueError(f"track_confirm_s {self.track_confirm_s} must be at least window_s {self.window_s}")
         return self
 
 

@@ -31,7 +31,7 @@ from app.options import SessionOptions
 from app.session.finals import FinalJob, FinalWorker, Speculation, speculation_end
 from app.session.language import SessionLanguage
 from app.session.partials import PartialRunner, Utterance
-from app.session.ports import Clock, Emit, Ports, Preparing, SystemClock
+from app.session.ports import Clock, Emit, Ports, Preparing, SystemClock, TurnTracker
 from app.session.timeline import Timeline
 from app.streaming.policy import PartialPolicy
 from app.streaming.scheduler import LocalRealtime, RealtimePort
@@ -132,6 +132,8 @@ class StreamSession:
             timeout_s=settings.main_model.timeout_s,
             retry_timeout_s=settings.main_model.retry_timeout_s,
         )
+        stages = (*ports.enrichers, *ports.partial_enrichers)
+        self._tracker = next((s for s in stages if isinstance(s, TurnTracker)), None)
         self._stream_offset = round(stream_offset_s * SAMPLE_RATE)
         self._on_audio = on_audio
         self.started_at = self._clock.monotonic()
@@ -308,6 +310,7 @@ class StreamSession:
         if (quiet := self._detector.quiet_tail()) is not None:  # the undecided remainder is silence
             for event in self._segmenter.quiet_until(quiet):
                 await self._on_segment_event(event)
+        await self._track_speaker()
         self._release()
         self._partials.maybe_ask()
         self._maybe_speculate()
@@ -326,6 +329,18 @@ class StreamSession:
             )
         else:
             await self._finish_utterance(event.utterance_id, event.start, event.end, event.reason)
+
+    async def _track_speaker(self) -> None:
+        """The speaker tracker (diarization) may end the utterance in progress where the speaker changed."""
+        utt = self._utt
+        if self._tracker is None or utt is None:
+            return
+        if not self._enforce_realtime:  # audio faster than real time: no window may be skipped
+            await self._tracker.settle()
+        at = self._tracker.track(utt.id, utt.start, self._ring.end_offset, self._ring.read, self.options)
+        if at is not None:
+            for event in self._segmenter.split(at):
+                await self._on_segment_event(event)
 
     async def _end_utterance(self, reason: EndReason) -> None:
         for event in self._segmenter.force_end(self._ring.end_offset, reason):

@@ -25,7 +25,7 @@ from app.logsample import SampledLog
 from app.metrics import Metrics
 from app.options import SessionOptions
 from app.session import results
-from app.session.ports import Clock, Emit, Ports
+from app.session.ports import Clock, Emit, FollowingUp, Ports
 from app.session.timeline import Timeline
 from app.streaming.guards import clean
 from app.transcript import SAMPLE_RATE, Audio, Transcriber, TranscribeRequest, Transcript
@@ -111,6 +111,7 @@ class FinalWorker:
         self._request_for = request_for
         self._context = context
         self._heard = heard
+        self._following = [s for s in ports.enrichers if isinstance(s, FollowingUp)]
         self._queue: asyncio.Queue[FinalJob | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._seq = first_seq - 1
@@ -192,6 +193,9 @@ class FinalWorker:
         await self._emit(final)
         self._seq = seq
         self.last_text = text
+        for stage in self._following:  # e.g. a speaker_revision of earlier finals
+            for msg in stage.follow_ups(seq):
+                await self._emit(msg)
         self._metrics.observe("final_latency_s", self._clock.monotonic() - job.ended_at)
         await self._check_lag(job, delivered=True)
 

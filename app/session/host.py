@@ -18,6 +18,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from app import protocol as p
 from app.config import ServerSettings
@@ -182,11 +183,14 @@ class SessionHost:
         # never a seq the client has seen (one it got although storing it failed)
         first_seq = max(plan.first_seq, (msg.last_seq or 0) + 1)
         offset_s = plan.start_s(resending=resent is not None)
-        hosted = self._host(session_id, client_id, standalone, first_seq=first_seq, offset_s=offset_s)
+        hosted = self._host(session_id, client_id, standalone, first_seq=first_seq, offset_s=offset_s, state=plan.state)
         hosted.inbox.known_bytes = resent is not None  # else what its old host received is unknown here
         hosted.created_at = time.time()
-        for final in plan.finals:  # kept in the outbox, as a live session's finals, for later resumes
-            hosted.outbox.put(final)
+        # kept in the outbox, as a live session's, for later resumes: the finals (as revised) and then
+        # the revisions in order (each sets labels, so replaying them over revised finals ends the same)
+        kept: list[p.ServerMessage] = [*plan.finals, *plan.revisions]
+        for message in kept:
+            hosted.outbox.put(message)
         self._sessions[session_id] = hosted
         try:
             await hosted.session.handle(plan.start)
@@ -210,7 +214,14 @@ class SessionHost:
             )
 
     def _host(
-        self, session_id: str, client_id: str, standalone: bool, *, first_seq: int = 1, offset_s: float = 0.0
+        self,
+        session_id: str,
+        client_id: str,
+        standalone: bool,
+        *,
+        first_seq: int = 1,
+        offset_s: float = 0.0,
+        state: dict[str, Any] | None = None,
     ) -> Hosted:
         return make_hosted(
             session_id,
@@ -224,6 +235,7 @@ class SessionHost:
             feed=self._feed_one,
             first_seq=first_seq,
             offset_s=offset_s,
+            state=state,
         )
 
     async def command(self, session_id: str, client_id: str, raw: str) -> None:

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from app import protocol as p
 from app.config import Limits, ServerSettings
@@ -24,9 +26,11 @@ from app.metrics import Metrics
 from app.session.controller import SessionState, StreamSession
 from app.session.inbox import AudioInbox
 from app.session.outbox import Outbox
-from app.session.ports import Clock, Ports
+from app.session.ports import Clock, Ports, Stateful
 from app.session.storage import HostStorage
 from app.store.audio import AudioRecorder
+
+log = logging.getLogger(__name__)
 
 
 class Phase(enum.Enum):
@@ -101,17 +105,22 @@ def make_hosted(
     feed: Callable[[StreamSession, Outbox, bytes], Awaitable[None]],
     first_seq: int = 1,
     offset_s: float = 0.0,
+    state: dict[str, Any] | None = None,
 ) -> Hosted:
-    """``feed`` applies one frame of audio to the session and reports what went wrong to its outbox."""
+    """``feed`` applies one frame of audio to the session and reports what went wrong to its outbox;
+    ``state``: the stored stage state of a session taken over (its speakers)."""
     outbox = Outbox()
     recorder = storage.recorder(session_id, offset_s) if storage is not None else None
+    stages = StageState([s for s in ports.enrichers if isinstance(s, Stateful)], session_id)
+    if state:
+        stages.restore(state)
 
     async def emit(m: p.ServerMessage) -> None:
         if isinstance(m, p.SessionEnded) and recorder is not None:
             # the session's audio is all in: the file is complete before the client hears of the end
             await recorder.close()
         if storage is not None:
-            await storage.deliver(outbox, m)
+            await storage.deliver(outbox, m, state=stages.changed() if isinstance(m, p.FinalResult) else None)
         else:
             outbox.put(m)
 
@@ -134,6 +143,39 @@ def make_hosted(
     return Hosted(
         owner=client_id, session=session, outbox=outbox, inbox=inbox, standalone=standalone, recorder=recorder
     )
+
+
+class StageState:
+    """The state of a session's stateful stages, as stored: restored on a takeover, and written
+    with a final only when it changed since the last one written."""
+
+    def __init__(self, stages: list[Stateful], session_id: str) -> None:
+        self._stages = stages
+        self._session_id = session_id
+        self._last = ""
+
+    def restore(self, state: dict[str, Any]) -> None:
+        for stage in self._stages:
+            if stage.state_key in state:
+                try:
+                    stage.restore(state[stage.state_key])
+                except ValueError:
+                    log.warning(
+                        "stored %s state unreadable; starting afresh",
+                        stage.state_key,
+                        extra={"session_id": self._session_id},
+                    )
+        self._last = json.dumps(state, sort_keys=True)
+
+    def changed(self) -> dict[str, Any] | None:
+        if not self._stages:
+            return None
+        state = {s.state_key: snap for s in self._stages if (snap := s.snapshot()) is not None}
+        dumped = json.dumps(state, sort_keys=True)
+        if not state or dumped == self._last:
+            return None
+        self._last = dumped
+        return state
 
 
 def resumed_message(hosted: Hosted, audio_offset_bytes: int | None = None) -> str:

@@ -1,10 +1,10 @@
 """A session's outgoing messages, indexed so a consumer can read, reconnect and resume.
 
 Every message gets an index 1, 2, 3 …; a consumer polls "everything after index N"
-and, by polling again, acknowledges what it got. Finals are kept for the life of
-the session so a reconnecting client can have the ones it missed replayed;
-other messages are kept in a bounded window (a slow consumer loses old partials,
-never finals).
+and, by polling again, acknowledges what it got. Finals and speaker revisions are kept
+for the life of the session so a reconnecting client can have the ones it missed
+replayed; other messages are kept in a bounded window (a slow consumer loses old
+partials, never finals).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ class Outbox:
     def __init__(self, window: int = 1000) -> None:
         self._window: deque[Entry] = deque(maxlen=window)
         self._finals: list[tuple[Entry, int]] = []  # (entry, seq)
+        self._revisions: list[tuple[Entry, int]] = []  # (entry, after_seq)
         self._next = 1
         self._changed = asyncio.Event()
         self.ended = False  # session_ended is in the box
@@ -42,6 +43,8 @@ class Outbox:
         self._window.append(entry)
         if isinstance(msg, p.FinalResult):
             self._finals.append((entry, msg.seq))
+        elif isinstance(msg, p.SpeakerRevision):
+            self._revisions.append((entry, msg.after_seq))
         if isinstance(msg, p.SessionEnded):
             self.ended = True
             self.end = entry
@@ -52,7 +55,8 @@ class Outbox:
         out = [e for e in self._window if e.index > index]
         # finals that fell out of the window are still owed
         if self._window and self._window[0].index > index + 1:
-            missing = [e for e, _ in self._finals if index < e.index < self._window[0].index]
+            owed = sorted([*self._finals, *self._revisions], key=lambda k: k[0].index)
+            missing = [e for e, _ in owed if index < e.index < self._window[0].index]
             out = missing + out
         return out
 
@@ -69,6 +73,9 @@ class Outbox:
         return self.after(after)
 
     def replay(self, last_seq: int | None) -> list[Entry]:
-        """Finals a reconnecting client missed: those after ``last_seq``; every final when the
-        client doesn't say (it may have lost what the old socket delivered)."""
-        return [e for e, seq in self._finals if last_seq is None or seq > last_seq]
+        """Finals a reconnecting client missed: those after ``last_seq``, and the speaker revisions sent
+        from final ``last_seq`` on (one the client may have had is harmless: a revision sets labels);
+        everything when the client doesn't say (it may have lost what the old socket delivered)."""
+        finals = [(e, s) for e, s in self._finals if last_seq is None or s > last_seq]
+        revisions = [(e, s) for e, s in self._revisions if last_seq is None or s >= last_seq]
+        return [e for e, _ in sorted([*finals, *revisions], key=lambda k: k[0].index)]

@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from app import protocol as p
 from app.options import SessionOptions
@@ -56,6 +56,48 @@ class Preparing(Protocol):
     model a feature needs before its first result)."""
 
     def prepare(self, options: SessionOptions) -> None: ...
+
+
+@runtime_checkable
+class TurnTracker(Protocol):
+    """A stage that follows who speaks while an utterance is in progress (speaker diarization). Called
+    after each chunk of audio with the utterance's id, its start, the end of the audio so far and a
+    reader of the stream's audio; it must return at once (model calls run in the background). When it
+    returns a point inside the utterance, the speaker changed there: the session ends the utterance at
+    that point (``speaker_change``) and the next one starts there."""
+
+    def track(
+        self, utterance_id: int, start: int, end: int, read: Callable[[int, int], Audio], options: SessionOptions
+    ) -> int | None: ...
+
+    async def settle(self) -> None:
+        """Returns once its model call in flight (if any) has answered: a session fed faster than real
+        time (the file mode) waits for it, so that its turns do not depend on how fast it was fed."""
+        ...
+
+
+@runtime_checkable
+class FollowingUp(Protocol):
+    """A final stage with messages that follow a final (a ``speaker_revision`` of earlier finals): the
+    final worker sends them right after the final."""
+
+    def follow_ups(self, after_seq: int) -> list[p.ServerMessage]: ...
+
+
+@runtime_checkable
+class Stateful(Protocol):
+    """A stage whose state a session resumed on another host needs (the speakers' centroids): stored
+    with the session's finals, restored when a new host takes the session over."""
+
+    state_key: str
+
+    def snapshot(self) -> dict[str, Any] | None:
+        """JSON-able state; None when there is none (the feature was never on)."""
+        ...
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Raises ValueError for a state it cannot read."""
+        ...
 
 
 @dataclass(slots=True)

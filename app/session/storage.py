@@ -5,6 +5,9 @@
   client has received is stored, and a restarted host can replay it. Finals come from each session's
   final worker, never from the audio path; the store's group commit makes the wait one commit shared
   by every session that finalised meanwhile (a few ms).
+* A ``speaker_revision`` is stored, and applied to the stored finals it names, before it is queued;
+  the session's stage state (the speakers' centroids) is written with each final that changed it,
+  so that a host taking the session over keeps its speaker labels.
 * ``session_ended`` is recorded before it is queued, so the REST API agrees with the socket.
 * Every ``heartbeat_interval_s`` the host marks its live sessions alive, with their audio duration; an
   unended session nobody marks alive for ``interrupted_after_s`` is reported ``interrupted``.
@@ -21,7 +24,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from app import protocol as p
@@ -46,6 +49,8 @@ class Revival:
     first_seq: int
     offset_s: float  # the stream time the old host last reported (its heartbeat) or the last final's end
     last_final_end: float  # the end of the last stored final (where re-sent audio takes over)
+    revisions: list[p.SpeakerRevision] = field(default_factory=list)
+    state: dict[str, Any] | None = None  # the stages' state (speakers), to restore
 
     def start_s(self, *, resending: bool) -> float:
         """Where the taken-over stream goes on: with re-sent audio, at the end of the last stored final
@@ -105,6 +110,8 @@ class HostStorage:
             first_seq=stored.last_seq + 1,
             offset_s=max(stored.audio_duration, stored.last_audio_end),
             last_final_end=stored.last_audio_end,
+            revisions=await self.store.revisions(session_id),
+            state=stored.session_state,
         )
 
     async def started(self, session_id: str, client_id: str, msg: p.StartStream) -> None:
@@ -124,18 +131,27 @@ class HostStorage:
     def recorder(self, session_id: str, offset_s: float) -> AudioRecorder | None:
         return self.archive.recorder(session_id, offset_s) if self.archive else None
 
-    async def deliver(self, outbox: Outbox, msg: p.ServerMessage) -> None:
-        """Store what must be stored before the client may see it, then queue it."""
+    async def deliver(self, outbox: Outbox, msg: p.ServerMessage, *, state: dict[str, Any] | None = None) -> None:
+        """Store what must be stored before the client may see it, then queue it. ``state``: the
+        session's stage state, new since the last final, written with this final."""
         if isinstance(msg, p.FinalResult):
             t0 = self._monotonic()
             try:
-                await self.store.save_final(msg)
+                writes = [self.store.save_final(msg)]
+                if state is not None:
+                    writes.append(self.store.save_state(msg.session_id, state))
+                await asyncio.gather(*writes)  # one group commit
             except StorageUnavailable:
                 warning = StorageFailed(f"final {msg.seq} could not be stored: it is delivered but will not be kept")
                 self._metrics.count("errors", code=warning.code)
                 outbox.put(p.Warning_.of(msg.session_id, warning))
             else:
                 self._metrics.observe("store_write_s", self._monotonic() - t0)
+        elif isinstance(msg, p.SpeakerRevision):
+            try:
+                await self.store.save_revision(msg)
+            except StorageUnavailable:
+                log.warning("speaker revision not stored", extra={"session_id": msg.session_id})
         elif isinstance(msg, p.SessionEnded):
             try:
                 await self.store.end_session(msg.session_id, reason=msg.reason, audio_duration=msg.audio_duration)

@@ -1,4 +1,5 @@
-"""The storage schema: one row a session, one row a final (unique by ``(session_id, seq)``).
+"""The storage schema: one row a session, one row a final (unique by ``(session_id, seq)``), one row a
+speaker revision (unique by ``(session_id, revision)``).
 
 The schema changes only through Alembic revisions in ``migrations/versions``; a test checks
 that the revisions build exactly these tables. Times are stored in UTC (:class:`UtcDateTime`
@@ -72,6 +73,8 @@ class SessionRow(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())  # its host's last sign of life
     audio_duration: Mapped[float] = mapped_column(Float)  # seconds of stream received, as last recorded
+    # what a host taking the session over needs of its stages (the speakers' centroids), by stage
+    session_state: Mapped[dict[str, Any] | None] = mapped_column(json_type())
 
     __table_args__ = (Index(None, "client_id", "started_at", "id"),)
 
@@ -96,4 +99,16 @@ class FinalRow(Base):
     transcription_time: Mapped[float | None] = mapped_column(Float)
     # FinalData fields newer than these columns, so that a replayed final is the one that was sent
     extra: Mapped[dict[str, Any]] = mapped_column(json_type())
+    stored_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class RevisionRow(Base):
+    """A ``speaker_revision`` as it was sent (its finals' rows are updated too)."""
+
+    __tablename__ = "speaker_revisions"
+
+    session_id: Mapped[str] = mapped_column(String(64), ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, primary_key=True)
+    after_seq: Mapped[int] = mapped_column(Integer)
+    finals: Mapped[list[dict[str, Any]]] = mapped_column(json_type())
     stored_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -46,6 +46,8 @@ class SessionRecord:
     finals: int
     last_seq: int
     last_audio_end: float
+    #: the stages' state a host taking the session over restores (the speakers' centroids)
+    session_state: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         """The JSON of ``GET /v1/sessions`` items."""
@@ -119,3 +121,32 @@ def final_message(row: Any) -> p.FinalResult:
         seq=row.seq,
         data=p.FinalData.model_validate(data),
     )
+
+
+def revision_values(revision: p.SpeakerRevision, stored_at: datetime) -> dict[str, Any]:
+    """The ``speaker_revisions`` row of a wire revision."""
+    return {
+        "session_id": revision.session_id,
+        "revision": revision.revision,
+        "after_seq": revision.after_seq,
+        "finals": [f.model_dump(mode="json") for f in revision.finals],
+        "stored_at": stored_at,
+    }
+
+
+def revision_message(row: Any) -> p.SpeakerRevision:
+    return p.SpeakerRevision(
+        session_id=row.session_id,
+        revision=row.revision,
+        after_seq=row.after_seq,
+        finals=[p.RevisedFinal.model_validate(f) for f in row.finals],
+    )
+
+
+def revised_words(words: list[dict[str, Any]], revised: p.RevisedFinal) -> list[dict[str, Any]]:
+    """A stored final's words (as JSON) with a revision's speakers."""
+    out = [dict(w) for w in words]
+    for change in revised.words:
+        if change.index < len(out):
+            out[change.index]["speaker"] = change.speaker
+    return out

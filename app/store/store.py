@@ -31,14 +31,24 @@ from app.config import StoreSettings
 from app.errors import InvalidRequest, StorageUnavailable
 from app.safejson import parse_json
 from app.store.engine import make_engine, migrate
-from app.store.models import ACTIVE, ENDED, INTERRUPTED, FinalRow, SessionRow
-from app.store.records import SessionPage, SessionRecord, Status, final_message, final_values
+from app.store.models import ACTIVE, ENDED, INTERRUPTED, FinalRow, RevisionRow, SessionRow
+from app.store.records import (
+    SessionPage,
+    SessionRecord,
+    Status,
+    final_message,
+    final_values,
+    revised_words,
+    revision_message,
+    revision_values,
+)
 from app.store.writer import GroupWriter
 
 log = logging.getLogger(__name__)
 
 S = cast(Table, SessionRow.__table__)
 F = cast(Table, FinalRow.__table__)
+R = cast(Table, RevisionRow.__table__)
 MAX_PAGE = 100
 
 
@@ -139,6 +149,30 @@ class TranscriptStore:
         """Returns when the final is durable; saving the same ``(session_id, seq)`` again is a no-op."""
         await self._write("insert_final", final_values(final, self._now()))
 
+    async def save_state(self, session_id: str, state: Mapping[str, Any]) -> None:
+        """The session's stage state (what a host that takes it over restores), replacing the last."""
+        await self._write("state", {"b_id": session_id, "b_state": dict(state)})
+
+    async def save_revision(self, revision: p.SpeakerRevision) -> None:
+        """Stores a speaker revision and applies it to the stored finals it names (which must be
+        stored already: a revision follows its finals); returns when durable."""
+        seqs = [f.seq for f in revision.finals]
+        rows = await self._read(
+            select(F.c.seq, F.c.words).where(F.c.session_id == revision.session_id, F.c.seq.in_(seqs))
+        )
+        words = {r.seq: r.words for r in rows}
+        writes = [self._write("insert_revision", revision_values(revision, self._now()))]
+        for f in revision.finals:
+            if f.seq in words:
+                params = {
+                    "b_id": revision.session_id,
+                    "b_seq": f.seq,
+                    "b_words": revised_words(words[f.seq], f),
+                    "b_speakers": f.speakers.model_dump(mode="json"),
+                }
+                writes.append(self._write("revise_final", params))
+        await asyncio.gather(*writes)
+
     async def end_session(self, session_id: str, *, reason: str, audio_duration: float) -> None:
         """``reason`` ``shutdown`` leaves the session ``interrupted`` (resumable); any other ends it."""
         now = self._now()
@@ -170,6 +204,7 @@ class TranscriptStore:
         engine, _ = await self._ready()
         try:
             async with engine.begin() as conn:
+                await conn.execute(delete(R).where(R.c.session_id == session_id))
                 await conn.execute(delete(F).where(F.c.session_id == session_id))
                 result = await conn.execute(delete(S).where(S.c.id == session_id))
         except sa_exc.SQLAlchemyError as exc:
@@ -211,6 +246,11 @@ class TranscriptStore:
         rows = await self._read(select(F).where(F.c.session_id == session_id, F.c.seq > after_seq).order_by(F.c.seq))
         return [final_message(r) for r in rows]
 
+    async def revisions(self, session_id: str) -> list[p.SpeakerRevision]:
+        """The session's speaker revisions, in order."""
+        rows = await self._read(select(R).where(R.c.session_id == session_id).order_by(R.c.revision))
+        return [revision_message(r) for r in rows]
+
     async def _read(self, stmt: Select[Any]) -> list[Any]:
         engine, _ = await self._ready()
         try:
@@ -238,6 +278,7 @@ class TranscriptStore:
             finals=row.n_finals,
             last_seq=row.last_seq,
             last_audio_end=row.last_audio_end,
+            session_state=row.session_state,
         )
 
 
@@ -267,6 +308,11 @@ def _statements(dialect: str) -> dict[str, Executable]:
             last_seen_at=bindparam("b_seen"),
             audio_duration=bindparam("b_duration"),
         ),
+        "insert_revision": insert(R).on_conflict_do_nothing(),
+        "state": update(S).where(S.c.id == bindparam("b_id")).values(session_state=bindparam("b_state")),
+        "revise_final": update(F)
+        .where(F.c.session_id == bindparam("b_id"), F.c.seq == bindparam("b_seq"))
+        .values(words=bindparam("b_words"), speakers=bindparam("b_speakers")),
         "touch": update(S)
         .where(S.c.id == bindparam("b_id"), S.c.status != ENDED)
         .values(last_seen_at=bindparam("b_seen"), audio_duration=bindparam("b_duration")),

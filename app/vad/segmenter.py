@@ -22,6 +22,8 @@ Rules (durations from :class:`~app.config.VadOptions`, converted to samples):
   :data:`TAIL_PAD_S`, never past the audio seen; utterances never overlap.
 * :meth:`Segmenter.force_end` ends an utterance in progress for a client's
   ``finalize``, ``pause`` or ``stop``; a candidate not yet confirmed is dropped.
+* :meth:`Segmenter.split` ends an utterance in progress at a point inside it and starts the
+  next one there, with no pause between them: a change of speaker (``"speaker_change"``).
 """
 
 from __future__ import annotations
@@ -260,6 +262,19 @@ class Segmenter:
         if reason == "stop":
             self._move(SegmenterState.CLOSED)
         return events
+
+    def split(self, at: int, reason: EndReason = "speaker_change") -> list[Event]:
+        """End the utterance in progress at ``at`` and start the next one there (no pre-roll, no pause
+        between them). Nothing happens unless an utterance is in progress and ``at`` lies after its
+        start and not past the audio pushed."""
+        self._check_open("split an utterance")
+        if self._state is not SegmenterState.SPEAKING or not self._start < at <= self._clock:
+            return []
+        ended = UtteranceEnd(self._last_id, self._start, at, reason)
+        self._last_id += 1
+        self._start = at
+        self._floor = max(self._floor, at)
+        return [ended, SpeechStart(self._last_id, at)]
 
     # ------------------------------------------------------------------ rules
 

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -88,13 +89,82 @@ async def test_migrations_build_the_models_schema_from_empty(settings: StoreSett
             diff = await conn.run_sync(_schema_diff)
     finally:
         await engine.dispose()
-    assert {"sessions", "finals", "alembic_version"} <= tables
-    assert version == "0001"
+    assert {"sessions", "finals", "speaker_revisions", "alembic_version"} <= tables
+    assert version == "0002"
     assert diff == [], f"migrations and app/store/models.py disagree: {diff}"
     # opening again is a no-op
     again = TranscriptStore(settings)
     await again.open()
     await again.close()
+
+
+async def test_a_database_made_by_the_first_revision_upgrades_with_its_sessions(settings: StoreSettings) -> None:
+    from alembic import command
+
+    from app.store.engine import alembic_config
+
+    engine = make_engine(settings.url)
+    try:
+        async with engine.connect() as conn:  # the schema as the previous release left it, with a session
+            await conn.run_sync(lambda c: command.upgrade(_config(alembic_config(), c), "0001"))
+            await conn.execute(
+                text(
+                    "INSERT INTO sessions (id, client_id, status, options, audio_start, started_at, last_seen_at,"
+                    " audio_duration) VALUES ('old', 'client-a', 'active', '{}', :t, :t, :t, 1.5)"
+                ),
+                {"t": T0.replace(tzinfo=None) if engine.dialect.name == "sqlite" else T0},
+            )
+            await conn.commit()
+    finally:
+        await engine.dispose()
+    store = TranscriptStore(settings)
+    try:
+        record = await store.get_session("old")  # opening upgrades to the newest revision
+        assert record is not None and record.session_state is None and record.audio_duration == 1.5
+        assert await store.revisions("old") == []
+    finally:
+        await store.close()
+
+
+def _config(config: Any, connection: Connection) -> Any:
+    config.attributes["connection"] = connection
+    return config
+
+
+async def test_speaker_revisions_are_stored_and_applied_to_their_finals(store: TranscriptStore) -> None:
+    await started(store, "s1")
+    words = [
+        {"word": w, "start": 0.1 * i, "end": 0.1 * i + 0.1, "confidence": 0.9, "speaker": "speaker_1"}
+        for i, w in enumerate("abc")
+    ]
+    first, second = final("s1", 1, words=words), final("s1", 2, start=2.0)
+    await asyncio.gather(store.save_final(first), store.save_final(second))
+    both = p.Speakers(
+        count=2,
+        details=[
+            p.SpeakerDetail(id="speaker_1", speaking_time=0.2, segments=[p.SpeakerSegment(start=0.0, end=0.2)]),
+            p.SpeakerDetail(id="speaker_2", speaking_time=0.1, segments=[p.SpeakerSegment(start=0.2, end=0.3)]),
+        ],
+    )
+    revision = p.SpeakerRevision(
+        session_id="s1",
+        revision=1,
+        after_seq=2,
+        finals=[
+            p.RevisedFinal(seq=1, utterance_id=1, speakers=both, words=[p.WordSpeaker(index=2, speaker="speaker_2")])
+        ],
+    )
+    await store.save_revision(revision)
+    await store.save_revision(revision)  # a retried write is a no-op
+    stored = await store.finals("s1")
+    assert stored == [revision.apply(first), second]
+    assert [w.speaker for w in stored[0].data.words] == ["speaker_1", "speaker_1", "speaker_2"]
+    assert await store.revisions("s1") == [revision]
+    await store.save_state("s1", {"diarization": {"clusters": {"sums": []}, "revision": 1}})
+    record = await store.get_session("s1")
+    assert record is not None and record.session_state == {"diarization": {"clusters": {"sums": []}, "revision": 1}}
+    assert await store.delete_session("s1")
+    assert await store.revisions("s1") == []
 
 
 # --------------------------------------------------------------------------- writes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import UTC, datetime
 
 import numpy as np
@@ -67,6 +68,59 @@ def test_peek_does_not_learn() -> None:
     c.assign(near(a, rng), 2.0)
     assert c.peek(near(b, rng), 2.0).label == "speaker_2"
     assert c.labels == ["speaker_1"]
+
+
+def test_revise_merges_two_labels_that_proved_to_be_one_voice() -> None:
+    rng = np.random.default_rng(5)
+    a, b = voices(2)
+    # a voice heard first through a different channel: its first turns look like another speaker's
+    a2 = normalize(0.62 * a + 0.78 * b)
+    c = OnlineClusterer(ClusterParams(threshold_long=0.72, merge_threshold=0.75))
+    assert c.assign(near(a, rng, 0.05), 3.0, key=(1, 0)).label == "speaker_1"
+    assert c.assign(near(a2, rng, 0.05), 3.0, key=(2, 0)).label == "speaker_2"
+    assert c.revise() == []  # nothing says they are one yet
+    # later turns in between the two: each joins one of them, pulling the centroids together
+    for seq in range(3, 9):
+        mid = normalize(a + a2)
+        c.assign(near(mid, rng, 0.05), 3.0, key=(seq, 0))
+    changes = c.revise()
+    assert changes and all(r.old == "speaker_2" and r.new == "speaker_1" for r in changes)
+    assert (2, 0) in {r.key for r in changes}
+    assert c.labels == ["speaker_1"]
+    # the merged label is not given again: a new voice is speaker_3
+    assert c.assign(near(voices(3, seed=9)[2], rng, 0.05), 3.0).label == "speaker_3"
+
+
+def test_revise_moves_a_recent_turn_to_the_speaker_it_fits_better() -> None:
+    rng = np.random.default_rng(6)
+    a, b = voices(2)
+    c = OnlineClusterer(ClusterParams(min_new_speaker_s=0.5))
+    c.assign(near(a, rng, 0.05), 3.0, key=(1, 0))
+    # the second voice's first turn is too short to open a speaker: it goes to the only one there is
+    assert c.assign(near(b, rng, 0.05), 0.4, key=(2, 0)).label == "speaker_1"
+    assert c.revise() == []  # no other speaker to move it to
+    assert c.assign(near(b, rng, 0.05), 3.0, key=(3, 0)).label == "speaker_2"
+    c.assign(near(a, rng, 0.05), 3.0, key=(4, 0))
+    changes = c.revise()
+    assert [(r.key, r.old, r.new) for r in changes] == [((2, 0), "speaker_1", "speaker_2")]
+    assert c.seconds("speaker_2") == pytest.approx(3.4) and c.seconds("speaker_1") == pytest.approx(6.0)
+    assert c.revise() == []  # settled
+
+
+def test_speakers_survive_a_snapshot() -> None:
+    rng = np.random.default_rng(7)
+    a, b = voices(2)
+    c = OnlineClusterer()
+    c.assign(near(a, rng), 3.0)
+    c.assign(near(b, rng), 3.0)
+    state = json.loads(json.dumps(c.snapshot()))  # as stored
+    d = OnlineClusterer()
+    d.restore(state)
+    assert d.labels == ["speaker_1", "speaker_2"]
+    assert d.assign(near(b, rng), 2.0).label == "speaker_2" and d.assign(near(a, rng), 2.0).label == "speaker_1"
+    for bad in ({}, {"sums": ["!!"], "seconds": [1], "longest": [1], "alive": [True]}, {**state, "alive": []}):
+        with pytest.raises(ValueError):
+            OnlineClusterer().restore(bad)
 
 
 def test_labels_parse_and_reject() -> None:

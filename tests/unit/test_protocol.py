@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from app import protocol as p
 from app.errors import InvalidMessage, UnknownCommand
@@ -126,6 +127,39 @@ def test_server_messages_round_trip() -> None:
     assert p.parse_server_message(final.model_dump_json()) == final
     err = p.Error(session_id="s", code="frame_too_large", message="frame of 9000 bytes exceeds 8192")
     assert p.parse_server_message(err.model_dump_json()) == err
+
+
+def test_a_speaker_revision_round_trips_and_applies_to_the_final_it_names() -> None:
+    final = final_example()
+    words = [p.Word(word=w, start=0.5, end=0.9, confidence=0.9, speaker="speaker_2") for w in "ab"]
+    final = final.model_copy(update={"data": final.data.model_copy(update={"words": words})})
+    revised_speakers = p.Speakers(
+        count=1,
+        details=[p.SpeakerDetail(id="speaker_1", speaking_time=1.2, segments=[p.SpeakerSegment(start=0.5, end=1.7)])],
+    )
+    rev = p.SpeakerRevision(
+        session_id="s1",
+        revision=1,
+        after_seq=3,
+        finals=[
+            p.RevisedFinal(
+                seq=1,
+                utterance_id=1,
+                speakers=revised_speakers,
+                words=[p.WordSpeaker(index=1, speaker="speaker_1"), p.WordSpeaker(index=9, speaker="speaker_1")],
+            )
+        ],
+    )
+    raw = json.loads(rev.model_dump_json())
+    assert raw["type"] == "speaker_revision" and set(raw["finals"][0]) == {"seq", "utterance_id", "speakers", "words"}
+    assert p.parse_server_message(rev.model_dump_json()) == rev
+    applied = rev.apply(final)
+    assert [w.speaker for w in applied.data.words] == ["speaker_2", "speaker_1"]  # index 9 is not a word: ignored
+    assert applied.data.speakers == revised_speakers and applied.data.text == final.data.text
+    other = final.model_copy(update={"seq": 2})
+    assert rev.apply(other) is other  # not named
+    with pytest.raises(ValidationError):
+        p.parse_server_message({**raw, "revision": 0})
 
 
 def test_exported_schema_is_in_sync() -> None:

@@ -226,6 +226,31 @@ def test_force_end_in_speech_ends_at_the_offset() -> None:
     assert start.start >= offset
 
 
+def test_a_split_ends_one_utterance_and_starts_the_next_at_the_same_point() -> None:
+    s = script()
+    s.silence(0.5)
+    s.speech(3.0)
+    first = s.starts()[0]
+    at = s.t - round(1.0 * SR)  # a speaker change a second ago
+    assert s.seg.split(at) == [UtteranceEnd(1, first.start, at, "speaker_change"), SpeechStart(2, at)]
+    assert s.seg.state is SegmenterState.SPEAKING and s.seg.utterance_start == at and s.seg.keep_from == at
+    # the second speaker goes on, then stops: the second utterance ends on silence as usual
+    s.speech(1.0)
+    s.silence(1.0)
+    [end] = s.ends()
+    assert (end.utterance_id, end.start, end.reason) == (2, at, "silence")
+
+
+def test_a_split_outside_the_utterance_does_nothing() -> None:
+    s = script()
+    s.silence(0.5)
+    assert s.seg.split(s.t) == []  # no utterance
+    s.speech(2.0)
+    start = s.starts()[0].start
+    assert s.seg.split(start) == [] and s.seg.split(s.t + 1) == []  # at its start, past the audio
+    assert s.seg.utterance_id == 1
+
+
 def test_force_end_in_trailing_silence_keeps_only_the_tail() -> None:
     s = script(post_speech_silence=2.0)
     s.speech(1.0)

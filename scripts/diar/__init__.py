@@ -1,0 +1,1 @@
+"""The diarization dev set (``devset``) and its numpy replay for calibration (``simulate``)."""
