@@ -26,10 +26,8 @@ from app.errors import (
     AudioMissing,
     BufferOverflow,
     BufferOverflowWarning,
-    IdleTimeout,
     InternalError,
     InvalidState,
-    MaxDurationReached,
     StreamEnded,
     SttError,
     TooManySessions,
@@ -49,15 +47,6 @@ from app.store import SessionRecord
 
 log = logging.getLogger(__name__)
 _sampled = SampledLog(log)
-
-#: the close that follows a session's end, by its reason
-_END_CLOSE: dict[p.SessionEndReason, int] = {
-    "stopped": 1000,
-    "idle_timeout": IdleTimeout.close_code,
-    "max_duration": MaxDurationReached.close_code,
-    "error": InternalError.close_code,
-    "shutdown": 1001,
-}
 
 
 class SessionHost:
@@ -303,8 +292,7 @@ class SessionHost:
         hosted = self._get(session_id, client_id)
         entries: list[Entry] = await hosted.outbox.wait(after, wait_s)
         ended = hosted.outbox.ended and (not entries or entries[-1].type == "session_ended")
-        code = _END_CLOSE[hosted.end_reason or "stopped"]
-        return PollReply([(e.index, e.json) for e in entries], ended, code)
+        return PollReply([(e.index, e.json) for e in entries], ended, hosted.close_code)
 
     async def abandon(self, session_id: str, client_id: str) -> None:
         """Undo a start that lost to a limit (before its client heard of it): dropped unflushed, forgotten

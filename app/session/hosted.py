@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from app import protocol as p
 from app.config import Limits, ServerSettings
+from app.errors import IdleTimeout, InternalError, MaxDurationReached
 from app.metrics import Metrics
 from app.session.controller import SessionState, StreamSession
 from app.session.inbox import AudioInbox
@@ -43,6 +44,16 @@ NEXT: dict[Phase, frozenset[Phase]] = {
     Phase.LIVE: frozenset({Phase.ENDING}),
     Phase.ENDING: frozenset({Phase.ENDED}),
     Phase.ENDED: frozenset(),
+}
+
+
+#: the close that follows a session's end, by its reason
+END_CLOSE: dict[p.SessionEndReason, int] = {
+    "stopped": 1000,
+    "idle_timeout": IdleTimeout.close_code,
+    "max_duration": MaxDurationReached.close_code,
+    "error": InternalError.close_code,
+    "shutdown": 1001,
 }
 
 
@@ -76,6 +87,11 @@ class Hosted:
     @property
     def ended(self) -> bool:
         return self.phase is Phase.ENDED
+
+    @property
+    def close_code(self) -> int:
+        """The close that follows the session's end, by its reason."""
+        return END_CLOSE[self.end_reason or "stopped"]
 
     def due(self, now: float, limits: Limits) -> Literal["forget", "idle_timeout", "max_duration"] | None:
         """What the host's reaper owes this session at monotonic time ``now``: to forget it (ended, past
