@@ -15,6 +15,7 @@ from ray.serve.handle import DeploymentHandle
 
 from app.config import ServerSettings
 from app.enrich.enrichers import Enrichment
+from app.heap import PeriodicTrim
 from app.session.host import SessionHost
 from app.session.ports import Ports
 from app.session.storage import HostStorage
@@ -59,12 +60,18 @@ class SessionHostActor(SessionHost):
         analyzer: DeploymentHandle | None = None,
     ) -> None:
         self.index = index
+        self._heap = PeriodicTrim()
         metrics = RayMetrics(host=str(index))
         # one transcript store a host process, opened on first use
         storage = HostStorage.from_settings(settings.store, metrics=metrics)
         super().__init__(
             settings, session_ports(settings, realtime, main, diarizer, analyzer), metrics=metrics, storage=storage
         )
+
+    def reap(self) -> None:
+        super().reap()
+        # the frames and replies of Ray's many threads fragment glibc's arenas: give the free pages back
+        self._heap.tick()
 
     async def ping(self) -> bool:
         return True
