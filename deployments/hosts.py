@@ -16,6 +16,7 @@ from ray.serve.handle import DeploymentHandle
 from app.config import ServerSettings
 from app.enrich.enrichers import Enrichment
 from app.errors import SttError
+from app.heap import PeriodicTrim
 from app.session.host import SessionHost
 from app.session.ports import Ports
 from app.session.replies import PollReply, Refused, SessionInfo, StartReply, answer
@@ -61,6 +62,7 @@ class SessionHostActor(SessionHost):
         analyzer: DeploymentHandle | None = None,
     ) -> None:
         self.index = index
+        self._heap = PeriodicTrim()
         metrics = RayMetrics(host=str(index))
         # one transcript store a host process, opened on first use
         storage = HostStorage.from_settings(settings.store, metrics=metrics)
@@ -97,6 +99,11 @@ class SessionHostActor(SessionHost):
 
     async def abandon(self, session_id: str, client_id: str) -> Refused | None:  # type: ignore[override]
         return await answer(super().abandon(session_id, client_id), "abandon")
+
+    def reap(self) -> None:
+        super().reap()
+        # the frames and replies of Ray's many threads fragment glibc's arenas: give the free pages back
+        self._heap.tick()
 
     async def ping(self) -> bool:
         return True

@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 from app.batch.job import BatchTranscriber
 from app.config import ServerSettings
 from app.enrich.enrichers import Enrichment
+from app.heap import PeriodicTrim
 from app.service.routes import build_app
 from app.store import TranscriptStore
 from deployments.metrics import RayMetrics
@@ -34,6 +35,7 @@ class Ingress:
         self.settings = settings
         self.directory = RayDirectory(pool)
         self.replica_id = serve.get_replica_context().replica_id.unique_id
+        self._heap = PeriodicTrim()
         # the REST API's reads and the pre-recorded sessions: one store a replica, opened on first use
         self.store = TranscriptStore(settings.store) if settings.store.enabled else None
         self.batch = None
@@ -58,6 +60,7 @@ class Ingress:
         # the pool must answer; a session host restarting after a crash is not this replica's fault
         # (replacing it would cut every socket it holds); /healthz reports it as "degraded"
         await self.directory.refresh()
+        self._heap.tick()  # what Ray's threads freed, back to the system (app/heap.py)
 
     async def __del__(self) -> None:
         if self.store is not None:

@@ -41,6 +41,7 @@ from app.config import ModelSettings
 from app.engines.device import limit_blas_threads
 from app.engines.errors import BackendMissingError, EngineError
 from app.engines.languages import can_decode, is_multilingual, model_language
+from app.engines.memory import limit_primitive_cache
 from app.engines.resolve import resolve_model
 from app.engines.whisper_window import (
     APPEND_PUNCTUATIONS,
@@ -51,6 +52,7 @@ from app.engines.whisper_window import (
     spoken,
     words_from_seconds,
 )
+from app.heap import HeapTrimmer
 from app.languages import hotwords
 from app.transcript import SAMPLE_RATE, TranscribeRequest, Transcript
 
@@ -86,6 +88,8 @@ class WhisperEngine:
         self.settings = settings.model_copy()
         limit_blas_threads(settings.cpu_threads)
         self.model_path = resolve_model(settings.model, cache_dir=settings.cache_dir)
+        limit_primitive_cache()  # before the first call: one cached kernel per window length grows RSS
+        self._heap = HeapTrimmer()  # gives what its threads freed back once the engine falls idle (app/heap.py)
         self._model = _load_model(self.model_path, settings)
         self.multilingual = is_multilingual(self._model)
         decode = DecodeOptions(
@@ -99,6 +103,7 @@ class WhisperEngine:
         self._full = WindowDecoder(self._model, replace(decode, padding_s=None, pad_silence=False))
         self._pool = ThreadPoolExecutor(max_workers=settings.num_workers, thread_name_prefix="whisper")
         self.warmup_s = self._warm_up() if warm_up else 0.0
+        self._heap.run()
 
     # ------------------------------------------------------------------ public
 
@@ -118,13 +123,15 @@ class WhisperEngine:
 
     def transcribe_batch(self, requests: Sequence[TranscribeRequest]) -> list[Transcript]:
         """Transcripts in the order of ``requests``, run as ``settings.batch_strategy`` says."""
-        if len(requests) <= 1:
-            return [self.transcribe(r) for r in requests]
-        if self.settings.batch_strategy == "parallel":
-            return list(self._pool.map(self.transcribe, requests))
-        return self._stacked([_checked(r) for r in requests])
+        with self._heap.call():
+            if len(requests) <= 1:
+                return [self.transcribe(r) for r in requests]
+            if self.settings.batch_strategy == "parallel":
+                return list(self._pool.map(self.transcribe, requests))
+            return self._stacked([_checked(r) for r in requests])
 
     def close(self) -> None:
+        self._heap.close()
         self._pool.shutdown(wait=True)
 
     def __enter__(self) -> WhisperEngine:
