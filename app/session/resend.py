@@ -54,7 +54,10 @@ def resync(hosted: Hosted, offset: int, limits: Limits) -> int:
     from which the session needs it (the client sends again from there)."""
     frame = check(hosted.session.options.audio, offset)
     inbox = hosted.inbox
-    have = inbox.received_bytes - inbox.received_bytes % frame  # a misaligned frame was refused anyway
+    # every byte received counts, a refused frame's too (as in ``stop_stream.audio_bytes``): the client
+    # kept what it sent, so after a misaligned frame both count the same odd offsets, and rounding
+    # down would have it send the last byte it sent again (one more ``misaligned_audio``)
+    have = inbox.received_bytes
     if offset > have:  # sent, never received, and no longer kept by the client
         hosted.session.skip_audio((offset - have) // frame)
         have = offset

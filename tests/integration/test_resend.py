@@ -108,6 +108,33 @@ def test_live_host_takes_the_resent_audio_it_lacks(
     assert spans(finals) == spans(reference[1:])  # each utterance once, at the same stream time
 
 
+def test_a_refused_misaligned_frame_is_not_asked_for_again(stack: Stack, pcm: bytes, reference: list[Message]) -> None:
+    """A frame of an odd byte count is refused, but the client kept it like any other: the resume asks
+    for what came after it, and nothing is refused twice (the soak's reconnects found it was)."""
+    cut = in_second(reference)
+    half = at(reference[0]["data"]["audio"]["end"] + 0.2)
+    sent = pcm[:half] + bytes(3201) + pcm[half:cut]  # what the client sent, and keeps
+    with contextlib.ExitStack() as sockets:
+        control = sockets.enter_context(stack.control())
+        sid = start(control)["session_id"]
+        audio = sockets.enter_context(stack.audio(session_id=sid))
+        send_audio(audio, sent[:half])
+        audio.send_bytes(sent[half : half + 3201])  # a frame of its own
+        send_audio(audio, sent[half + 3201 :])
+        before = read_until(control, "final_result")
+    with stack.control(session_id=sid) as control:
+        resumed = start(control, last_seq=1, audio_offset_bytes=0)
+        assert resumed["audio_offset_bytes"] == len(sent)  # odd: the refused frame counts as received
+        with stack.audio(session_id=sid) as audio:
+            send_audio(audio, sent[resumed["audio_offset_bytes"] :] + pcm[cut:])
+            messages, code = finish(control, len(sent) + len(pcm) - cut)
+    errors = [m["code"] for m in before + messages if m["type"] == "error"]
+    assert errors == ["misaligned_audio"]
+    finals = of_type(messages, "final_result")
+    assert code == 1000 and messages[-1]["finals"] == 3
+    assert spans(finals) == spans(reference[1:])
+
+
 def test_a_crashed_host_costs_no_utterance(
     serve: Callable[..., Stack], tmp_path: Path, pcm: bytes, reference: list[Message]
 ) -> None:
