@@ -32,6 +32,7 @@ from app.errors import (
     AudioBeforeStart,
     IdleTimeout,
     InternalError,
+    SessionInterrupted,
     SttError,
     TooManyConnections,
     WrongFrameType,
@@ -50,6 +51,9 @@ Channel = Literal["control", "audio"]
 POLL_TIMEOUT_S = 20.0
 #: how often a quiet attached audio socket asks whether its session still runs
 SESSION_CHECK_S = 10.0
+#: a new session's start meets a host that went away: the pauses before it asks the hosts again
+#: (~5 s in all, within a client's 10 s wait for session_started; a restarted host answers in ~4 s)
+FRESH_START_RETRY_S = (0.25, 0.5, 1.0, 1.5, 2.0)
 
 
 class SocketState(enum.Enum):
@@ -268,9 +272,25 @@ class Connection:
 
     async def _start(self, text: str) -> None:
         msg = p.parse_client_message(text)  # a bad first message gets its precise error
-        if self.session_id is None:
-            self.session_id = new_session_id()
+        if self.session_id is not None:
+            await self._start_on_host(msg)
+            return
+        # a new session: a host that went away (crashed, restarting) is not the client's business
+        # while others answer, so the hosts are asked again before the start fails with 1012
+        self.session_id = new_session_id()
+        for pause in (*FRESH_START_RETRY_S, None):
             self.host = self.directory.host_for(self.session_id)
+            try:
+                await self._start_on_host(msg)
+                return
+            except SessionInterrupted:
+                if pause is None:
+                    raise
+            await asyncio.sleep(pause)
+            with contextlib.suppress(Exception):  # the pool restarting too: the next pause, or 1012
+                await asyncio.wait_for(self.directory.refresh(), pause + 1.0)
+
+    async def _start_on_host(self, msg: p.ClientMessage) -> None:
         host, sid = self._bound
         info = await host.info(sid)
         resuming = info is not None and info.owner == self.client_id

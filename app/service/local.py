@@ -25,3 +25,6 @@ class LocalDirectory:
 
     async def healthy(self) -> bool:
         return True
+
+    async def refresh(self) -> None:
+        """In-process hosts never go away."""
