@@ -25,11 +25,13 @@ from app.enrich.settings import AnalysisSettings, EnrichmentSettings
 from app.enrich.speaker_stage import DiarizationEnricher
 from app.enrich.wakewords import WakeWordMatcher
 from app.enrich.warmup import Warmup
+from app.logsample import SampledLog
 from app.options import SessionOptions
 from app.session.ports import FinalEnricher, PartialEnricher
 from app.transcript import Audio
 
 log = logging.getLogger(__name__)
+_sampled = SampledLog(log)
 
 __all__ = ["AnalysisEnricher", "DiarizationEnricher", "Enrichment", "ProfanityEnricher", "WakeWordEnricher"]
 
@@ -72,7 +74,9 @@ class AnalysisEnricher:
             if self._warmup is not None:
                 self._warmup.answered()
         except Exception:
-            log.warning(
+            # a model down fails every final of every session: sampled, so that the logs stay readable
+            _sampled.warning(
+                "analysis",
                 "text analysis failed; final sent without analysis",
                 exc_info=True,
                 extra={"session_id": final.session_id},

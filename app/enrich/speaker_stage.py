@@ -34,10 +34,12 @@ from app.enrich.settings import DiarizationSettings
 from app.enrich.tracker import SpeakerTracker
 from app.enrich.turns import ChangeParams
 from app.enrich.warmup import Warmup
+from app.logsample import SampledLog
 from app.options import SessionOptions
 from app.transcript import SAMPLE_RATE, Audio
 
 log = logging.getLogger(__name__)
+_sampled = SampledLog(log)
 
 #: revisions waiting for a final worker to send them (a caller that never asks keeps only these)
 MAX_PENDING = 16
@@ -144,7 +146,9 @@ class DiarizationEnricher:
             )
             self._answered()
         except Exception:
-            log.warning(
+            # a model down fails every final of every session: sampled, so that the logs stay readable
+            _sampled.warning(
+                "embedding",
                 "speaker embedding failed; final sent without speakers",
                 exc_info=True,
                 extra={"session_id": final.session_id},
