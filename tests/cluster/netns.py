@@ -3,7 +3,7 @@
 :class:`Lan` makes a namespace holding a bridge (the "switch"), joins this (the root) namespace
 to it with a veth pair whose root end gets the subnet's first address, and adds a namespace per
 host, each joined by its own veth pair and given the next address. Hosts reach each other and
-the root namespace (where the test and its PostgreSQL run) through the bridge; there is no
+the root namespace (where the test runs) through the bridge; there is no
 default route and no forwarding, so no traffic leaves the subnet. Everything it makes carries a
 name with the creating process's id (``rtstt-c<pid>-…``, root end ``rtc<pid>``): :meth:`Lan.close`
 kills every process inside its namespaces and deletes them (which deletes their veth pairs), and
@@ -102,6 +102,8 @@ def reap_orphans() -> list[str]:
         if owner != os.getpid() and not _alive(owner):
             kill_namespace(ns)
             ip("netns", "del", ns, check=False)
+            # the kernel destroys a deleted namespace's links later, in the background
+            ip("link", "del", f"rtc{owner}"[:15], check=False)
             removed.append(ns)
     return removed
 

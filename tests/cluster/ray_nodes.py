@@ -1,7 +1,8 @@
 """Ray nodes in the hosts of a :class:`tests.cluster.netns.Lan`: ``ray start`` inside each host's
 namespace, ``serve deploy`` from the root namespace, and what Serve's REST API says.
 
-Each node has its own temp dir under ``/tmp/rtstt-cl<pid>/`` and default ports (each namespace has
+Each node has its own temp dir under ``/tmp/rtstt-cl<pid>/`` (a killed run's are removed by the
+next, :func:`reap_stale_dirs`) and default ports (each namespace has
 its own port space, so other Ray instances on the machine are never touched); a node is stopped
 by killing the processes of its namespace, never with ``ray stop`` (which stops every Ray process
 of the user).
@@ -185,6 +186,17 @@ class RayCluster:
 
     def remove_files(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def reap_stale_dirs() -> list[Path]:
+    """Remove the temp dirs of runs whose process is gone (their nodes went with their namespaces)."""
+    removed = []
+    for folder in Path("/tmp").glob("rtstt-cl[0-9]*"):
+        pid = folder.name.removeprefix("rtstt-cl")
+        if pid.isdigit() and int(pid) != os.getpid() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def replicas(details: dict[str, Any], app: str, deployment: str) -> list[dict[str, Any]]:

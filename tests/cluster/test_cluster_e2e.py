@@ -5,7 +5,7 @@ through the proxy of every node, and a worker taken down mid-stream.
 The cluster as the README's "Running on a Ray cluster" sets it up: the head carries
 ``rtstt_sessions`` (the session hosts), the workers ``rtstt_models`` (every model replica, one
 RealtimeASR and one MainASR on each), every node a proxy on :8000, and one PostgreSQL for all of
-them (a throwaway server in the root namespace, on the bridge). The worker taken down is one that
+them (a throwaway server on a host of its own). The worker taken down is one that
 carries an Ingress replica, so its loss cuts sockets as well as model replicas: its network goes
 first (its peers hear nothing, as from a machine that lost power), then its processes.
 
@@ -36,7 +36,7 @@ import pytest
 from tests.cluster.kuberay import CLUSTER_CONFIG, failure_detection_env, node_resources
 from tests.cluster.lan_postgres import LanPostgres
 from tests.cluster.netns import Lan, NetnsUnavailable, check_available, reap_orphans
-from tests.cluster.ray_nodes import SERVE_PORT, RayCluster, replicas
+from tests.cluster.ray_nodes import SERVE_PORT, RayCluster, reap_stale_dirs, replicas
 from tests.cluster.streams import LiveStream, StreamLog, Utterance, program
 from tests.integration.databases import PG_MISSING, find_pg_bin
 from tests.wer import wer
@@ -82,6 +82,7 @@ def lan() -> Iterator[Lan]:
     except NetnsUnavailable as exc:
         _unavailable(str(exc))
     reap_orphans()
+    reap_stale_dirs()
     with Lan() as network:
         yield network
 
@@ -91,7 +92,7 @@ def database_url(lan: Lan) -> Iterator[str]:
     bindir = find_pg_bin()
     if bindir is None:
         _unavailable(PG_MISSING)
-    server = LanPostgres(bindir, lan.gateway, lan.subnet)
+    server = LanPostgres(bindir, lan.add_host("db"), lan.subnet)
     try:
         server.start()
         yield server.new_database()
@@ -114,10 +115,12 @@ def cluster(lan: Lan, database_url: str) -> Iterator[RayCluster]:
         nodes.start_workers(workers, WORKER_RESOURCES)
         yield nodes
     finally:
-        lan.close()  # every process of every node, before their files go
-        if keep := os.environ.get("RTSTT_CLUSTER_LOGS"):  # a folder to keep the nodes' logs in
-            nodes.keep_logs(Path(keep))
-        nodes.remove_files()
+        try:
+            lan.close()  # every process of every node, before their files go
+        finally:
+            if keep := os.environ.get("RTSTT_CLUSTER_LOGS"):  # a folder to keep the nodes' logs in
+                nodes.keep_logs(Path(keep))
+            nodes.remove_files()
 
 
 async def _until(condition: Callable[[], bool], tasks: list[asyncio.Task[StreamLog]], timeout_s: float) -> None:
