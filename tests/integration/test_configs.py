@@ -1,4 +1,4 @@
-"""Both Serve configs parse as Serve deploy configs and their settings as ServerSettings."""
+"""The Serve configs parse as Serve deploy configs and their settings as ServerSettings."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from app.config import ServerSettings
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("name", ["serve_config.yaml", "serve_config.gpu.yaml"])
+@pytest.mark.parametrize("name", ["serve_config.yaml", "serve_config.gpu.yaml", "serve_config.cluster.yaml"])
 def test_serve_config_is_valid(name: str) -> None:
     raw = yaml.safe_load((ROOT / name).read_text())
     ServeDeploySchema.model_validate(raw)  # raises on anything Serve would reject
