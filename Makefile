@@ -35,7 +35,7 @@ test: setup setup-browser setup-postgres
 	$(PY) -m pytest
 
 test-unit: setup
-	$(PY) -m pytest -m "not model and not e2e and not browser"
+	$(PY) -m pytest -m "not model and not e2e and not browser and not cluster"
 
 lint: setup
 	$(VENV)/bin/ruff check app deployments tests scripts
