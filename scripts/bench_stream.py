@@ -61,6 +61,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--config", type=Path, default=local_app.DEFAULT_CONFIG, help="serve config for --start-app")
     parser.add_argument("--sessions", default="1,2,4", help="comma-separated N, run in turn (default %(default)s)")
     parser.add_argument(
+        "--max-streams",
+        type=int,
+        default=None,
+        help="with --start-app: the app's limits.max_streams instead of the config's (0: no limit, to measure "
+        "what N the cores carry past the configured capacity)",
+    )
+    parser.add_argument(
         "--overload",
         default=None,
         metavar="N+M",
@@ -222,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.start_app:
             log("starting a local Ray + Serve app ...")
             most = max([*args.session_counts, sum(args.overload_counts or (0,))])
-            app = local_app.start(args.config, args.api_key, most)
+            app = local_app.start(args.config, args.api_key, most, max_streams=args.max_streams)
             url = app.url
             log(f"app ready at {url}")
         else:

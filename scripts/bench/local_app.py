@@ -41,8 +41,11 @@ class LocalApp:
         return {"config": str(shown), "args": _redacted(self.args)}
 
 
-def app_spec(config: Path, api_key: str, max_sessions: int, data_dir: str) -> dict[str, Any]:
-    """The config's first application, with the benchmark's key, session limit and store folder."""
+def app_spec(
+    config: Path, api_key: str, max_sessions: int, data_dir: str, max_streams: int | None = None
+) -> dict[str, Any]:
+    """The config's first application, with the benchmark's key, session limit and store folder (and
+    ``max_streams`` instead of the config's, when given)."""
     spec: dict[str, Any] = yaml.safe_load(config.read_text())
     apps = spec.get("applications") or []
     if not apps:
@@ -50,6 +53,8 @@ def app_spec(config: Path, api_key: str, max_sessions: int, data_dir: str) -> di
     app = copy.deepcopy(apps[0])
     app["args"] = app_args(app, api_key, max_sessions)
     app["args"].setdefault("settings", {}).setdefault("store", {})["data_dir"] = data_dir
+    if max_streams is not None:
+        app["args"]["settings"].setdefault("limits", {})["max_streams"] = max_streams
     app["name"], app["route_prefix"] = APP_NAME, "/"
     return app
 
@@ -64,14 +69,14 @@ def app_args(app: dict[str, Any], api_key: str, max_sessions: int) -> dict[str, 
     return args
 
 
-def start(config: Path, api_key: str, max_sessions: int) -> LocalApp:
+def start(config: Path, api_key: str, max_sessions: int, *, max_streams: int | None = None) -> LocalApp:
     os.environ["RAY_AUTH_MODE"] = "disabled"  # Ray turns token auth on after a local init (docs/architecture.md §5)
     import ray
     from ray.serve._private import api as serve_api  # what `serve run CONFIG` calls
     from ray.serve._private.constants import SERVE_NAMESPACE
     from ray.serve.schema import ServeDeploySchema
 
-    app = app_spec(config, api_key, max_sessions, tempfile.mkdtemp(prefix="rtstt-bench-data-"))
+    app = app_spec(config, api_key, max_sessions, tempfile.mkdtemp(prefix="rtstt-bench-data-"), max_streams)
     port = _free_port()
     ray.init(
         address="local",
