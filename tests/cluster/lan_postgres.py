@@ -5,7 +5,6 @@ behind: the next run's :func:`tests.cluster.netns.reap_orphans` removes it)."""
 
 from __future__ import annotations
 
-import subprocess
 from ipaddress import IPv4Network
 from pathlib import Path
 
@@ -19,15 +18,9 @@ class LanPostgres(PgCluster):
         self.host = host
         self.subnet = subnet
 
-    def _run(self, tool: str, *args: str, check: bool = True) -> None:
-        cmd = [str(self.bindir / tool), *args]
-        if self._as_postgres:
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        done = subprocess.run(self.host.command(*cmd), capture_output=True, text=True, timeout=60, check=False)
-        if check and done.returncode != 0:
-            log = self.root / "server.log"
-            tail = log.read_text()[-2000:] if log.exists() else ""
-            raise RuntimeError(f"{tool} failed ({done.returncode}): {done.stderr[-2000:]}\n{tail}")
+    def _command(self, cmd: list[str]) -> list[str]:
+        """Inside the database host's namespace."""
+        return self.host.command(*cmd)
 
     def start(self) -> None:
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8")
