@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from app.engines.device import torch_device
-from app.engines.errors import BackendMissingError, EngineError, ModelNotFoundError
+from app.engines.errors import BackendMissingError
+from app.engines.hf_folder import load_local
 
 logger = logging.getLogger(__name__)
 
@@ -40,21 +40,12 @@ class SentenceEncoder:
 
     def __init__(self, path: str | None = None, *, device: str = "cpu", warm_up: bool = True) -> None:
         folder = Path(path).expanduser() if path else bundled_minilm()
-        if not (folder / "config.json").is_file():
-            raise ModelNotFoundError(f"sentence model folder {str(folder)!r} has no config.json")
-        try:
-            import torch
-            from transformers import AutoModel, AutoTokenizer
-        except ImportError as exc:
-            raise BackendMissingError("transformers and torch are needed for topic detection") from exc
-        target = torch_device(torch, device)
         started = time.perf_counter()
-        try:
-            self._tokenizer: Any = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-            self._model: Any = AutoModel.from_pretrained(str(folder), local_files_only=True).eval().to(target)
-        except Exception as exc:
-            raise EngineError(f"could not load the sentence model from {str(folder)!r}: {type(exc).__name__}") from exc
-        self._torch = torch
+        loaded = load_local(folder, "AutoModel", what="sentence model", needed_for="topic detection", device=device)
+        self._tokenizer: Any = loaded.tokenizer
+        self._model: Any = loaded.model
+        target = loaded.device
+        self._torch = loaded.torch
         self._lock = threading.Lock()
         self.device = target
         self.dim = int(self._model.config.hidden_size)

@@ -26,8 +26,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from app.engines.device import torch_device
-from app.engines.errors import BackendMissingError, EngineError, ModelNotFoundError
+from app.engines.errors import BackendMissingError, EngineError
+from app.engines.hf_folder import load_local
 from app.enrich.ports import Polarity, SentimentLabel
 
 logger = logging.getLogger(__name__)
@@ -64,21 +64,17 @@ class ClassifierSentiment:
 
     def __init__(self, path: str, *, device: str = "cpu") -> None:
         folder = Path(path).expanduser()
-        if not (folder / "config.json").is_file():
-            raise ModelNotFoundError(f"sentiment model folder {path!r} has no config.json")
-        try:
-            import torch
-            from transformers import AutoModelForSequenceClassification, AutoTokenizer
-        except ImportError as exc:
-            raise BackendMissingError("transformers and torch are needed for a sentiment model") from exc
-        target = torch_device(torch, device)
         started = time.perf_counter()
-        try:
-            self._tokenizer: Any = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-            model = AutoModelForSequenceClassification.from_pretrained(str(folder), local_files_only=True)
-        except Exception as exc:
-            raise EngineError(f"could not load the sentiment model {path!r}: {type(exc).__name__}") from exc
-        self._model: Any = model.eval().to(target)
+        loaded = load_local(
+            folder,
+            "AutoModelForSequenceClassification",
+            what="sentiment model",
+            needed_for="a sentiment model",
+            device=device,
+        )
+        self._tokenizer: Any = loaded.tokenizer
+        self._model: Any = loaded.model
+        model, target, torch = loaded.model, loaded.device, loaded.torch
         id2label = {int(k): str(v) for k, v in model.config.id2label.items()}
         self.labels: list[SentimentLabel] = [map_label(id2label[i], i, len(id2label)) for i in range(len(id2label))]
         self._torch = torch
