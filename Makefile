@@ -9,7 +9,7 @@ export RAY_TMPDIR ?= /tmp/rtstt-ray
 export HF_HUB_OFFLINE ?= 1
 export PYTHONDONTWRITEBYTECODE ?= 1
 
-.PHONY: setup setup-browser setup-postgres test test-unit check lint typecheck serve bench soak schema clean
+.PHONY: setup setup-browser setup-postgres setup-cluster test test-unit check lint typecheck serve bench soak schema clean
 
 setup: $(VENV)/.installed
 
@@ -31,7 +31,11 @@ setup-browser:
 setup-postgres:
 	scripts/setup_postgres.sh
 
-test: setup setup-browser setup-postgres
+# the cluster test makes network namespaces with iproute2 (apt-get, as root)
+setup-cluster:
+	scripts/setup_cluster.sh
+
+test: setup setup-browser setup-postgres setup-cluster
 	$(PY) -m pytest
 
 test-unit: setup
