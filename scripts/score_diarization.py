@@ -91,7 +91,12 @@ async def stream(
     run = Run()
     ended: dict[int, float] = {}
     async with SttClient(url, api_key=api_key).stream(options=options) as s:
-        sender = asyncio.create_task(s.send_file(path, realtime=True, speed=speed))
+
+        async def send() -> None:
+            await s.send_file(path, realtime=True, speed=speed)
+            await s.stop()  # at once: no message may come after the last frame (the session would idle out)
+
+        sender = asyncio.create_task(send())
         async for msg in s:
             now = time.monotonic()
             if isinstance(msg, p.UtteranceEnd):
@@ -105,8 +110,6 @@ async def stream(
                 run.revisions.append(msg)
             elif isinstance(msg, p.SessionEnded):
                 run.audio_s = msg.audio_duration
-            if sender.done() and s.state.name == "OPEN":
-                await s.stop()
         await sender
     return run
 

@@ -50,7 +50,12 @@ async def test_a_two_person_call_comes_back_as_turns(
     finals: list[p.FinalResult] = []
     reasons: list[str] = []
     async with SttClient(serve_url, api_key="key-a").stream(options=options) as s:
-        sender = asyncio.create_task(s.send_file(wav, realtime=True, speed=2.0, burst_s=5.0))  # the limit is 4x
+
+        async def send() -> None:
+            await s.send_file(wav, realtime=True, speed=2.0, burst_s=5.0)  # the limit is 4x
+            await s.stop()  # at once: no message may come after the last frame
+
+        sender = asyncio.create_task(send())
         async for msg in s:
             if isinstance(msg, p.FinalResult):
                 finals.append(msg)
@@ -58,8 +63,6 @@ async def test_a_two_person_call_comes_back_as_turns(
                 finals = [msg.apply(f) for f in finals]
             elif isinstance(msg, p.UtteranceEnd):
                 reasons.append(msg.reason)
-            if sender.done() and s.state.name == "OPEN":
-                await s.stop()
         await sender
     assert reasons.count("speaker_change") >= 3, reasons  # the turns are 0.1–0.5 s apart: no silence ends them
     assert len(finals) >= 6
