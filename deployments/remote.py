@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+import grpc
 import ray
 from ray.exceptions import ActorUnavailableError, RayActorError, RayTaskError
 from ray.serve.handle import DeploymentHandle
@@ -35,8 +36,17 @@ async def _call(ref: Any) -> Any:
         if isinstance(cause, SttError):
             raise cause from None
         raise
-    except (RayActorError, ActorUnavailableError) as exc:
+    except (RayActorError, ActorUnavailableError, grpc.aio.AioRpcError) as exc:
+        # (a call over gRPC to a replica that died mid-call ends with the RPC's error)
         raise SessionInterrupted() from exc
+
+
+def direct(handle: DeploymentHandle) -> DeploymentHandle:
+    """The handle with Serve's gRPC transport between replicas instead of Ray object references: a
+    call costs ~1.7 ms of CPU (caller and callee) instead of ~4 (measured on this 2-core machine), and
+    the hot paths make ~10 calls a second a stream (an audio frame, a result poll, a partial).
+    Errors come back the same (an application error as itself, a dead replica as unavailable)."""
+    return handle.options(_by_reference=False)
 
 
 class DeploymentPort:
@@ -45,7 +55,7 @@ class DeploymentPort:
     for the Analyzer."""
 
     def __init__(self, handle: DeploymentHandle) -> None:
-        self.handle = handle
+        self.handle = direct(handle)
 
     async def transcribe(self, request: TranscribeRequest) -> Transcript:
         result: Transcript = await self.handle.transcribe.remote(request)
@@ -125,7 +135,7 @@ class RayDirectory:
     """Session hosts by session id: the same hash on every ingress replica."""
 
     def __init__(self, pool: DeploymentHandle) -> None:
-        self.pool = pool
+        self.pool = direct(pool)
         self._hosts: list[RayHost] = []
         self._lock = asyncio.Lock()
         self._refreshing: asyncio.Task[None] | None = None
