@@ -1,8 +1,12 @@
 """The streaming benchmark: real speech, paced in real time, over N concurrent sessions.
 
 Streams about a minute of real human speech with references (``shared/data``, see
-:mod:`bench.corpus`) in 100 ms chunks paced like a microphone, over N concurrent sessions that
-all send the same stream (starts staggered by a random 0 to 1 s, fixed seed), against a running
+:mod:`bench.corpus`) in 100 ms chunks paced like a microphone, over N concurrent sessions (starts
+staggered by a random 0 to 1 s, fixed seed). With ``--speakers unison`` (the default) every session
+sends the same stream, so their utterances end within a second of each other and every final of a
+round is asked for at once (the worst case for the main model); with ``--speakers independent``
+session i of N sends the same clips from clip i x 13 / N on (wrapping round), so its utterances end
+when an independent speaker's would, with the same audio and words in all. Against a running
 app (``--url``) or one started here (``--start-app``). For each N it reports word emission latency,
 time to first partial, final latency, final WER (and the offline WER of the same model), CPU seconds
 per audio second and peak memory of the Ray/Serve processes, and whether the N stayed real-time
@@ -36,7 +40,7 @@ from bench import ROOT, features, local_app
 from bench.corpus import DEFAULT_MANIFEST, BenchStream, GroundTruth, build_stream, ground_truth
 from bench.procs import ProcessSampler
 from bench.report import machine, markdown
-from bench.scoring import REALTIME_RULE, score_round
+from bench.scoring import REALTIME_RULE, Lane, score_round
 from bench.session import SessionPlan, SessionRecord, run_session
 
 from app.client import SttClient
@@ -46,6 +50,7 @@ DEFAULT_KEY = "dev-key-change-me"
 SETTLE_S = 2.0  # pause between rounds, so the previous sessions have closed
 BURST_AFTER_S = 10.0  # the overload round's burst of new sessions comes this long after its first ones
 EXTRA_TIMEOUT_S = 60.0  # a session may run this much longer than its audio before it counts as hung
+SPEAKERS = ("unison", "independent")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -73,6 +78,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="N+M",
         help="then an overload round: N sessions as usual, and BURST_AFTER_S later M more at once "
         "(admission control should refuse them and keep the N's latency)",
+    )
+    parser.add_argument(
+        "--speakers",
+        choices=SPEAKERS,
+        default="unison",
+        help="unison: every session streams the same audio (their finals come in bursts); independent: each "
+        "starts at another clip of the same stream (default %(default)s)",
     )
     parser.add_argument("--options", default="{}", help="session options as JSON (start_stream.options)")
     parser.add_argument("--label", default=time.strftime("stream-%Y%m%d-%H%M%S"), help="output file name")
@@ -122,26 +134,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # ---------------------------------------------------------------------------- rounds
 
 
+def lanes_for(stream: BenchStream, truth: GroundTruth, speakers: str, n: int, burst: int = 0) -> list[Lane]:
+    """What each session of a round streams: all the same stream (unison), or session i of n the
+    stream rotated to start at clip i x clips / n (independent; the burst's sessions likewise)."""
+    if speakers == "unison":
+        return [(stream, truth)] * (n + burst)
+    clips = len(stream.clips)
+    firsts = [i * clips // n for i in range(n)] + [i * clips // max(burst, 1) for i in range(burst)]
+    lanes: list[Lane] = []
+    for first in firsts:
+        rotated = stream.rotated(first)
+        lanes.append((rotated, truth if rotated is stream else truth.moved(stream, rotated)))
+    return lanes
+
+
 async def run_round(
     url: str,
     api_key: str,
     n: int,
-    pcm: bytes,
+    lanes: list[Lane],
     args: argparse.Namespace,
-    duration_s: float,
     *,
     own_ray: bool,
     burst: int = 0,
 ) -> tuple[list[SessionRecord], dict[str, Any], float]:
     """``n`` sessions with a random 0-1 s stagger; with ``burst``, that many more at once
-    :data:`BURST_AFTER_S` later (the overload round)."""
+    :data:`BURST_AFTER_S` later (the overload round). Session i streams ``lanes[i]``."""
     client = SttClient(url, api_key=api_key)
     rng = random.Random(args.seed * 1000 + n)
-    timeout = duration_s + EXTRA_TIMEOUT_S
-    plans = [SessionPlan(i, rng.uniform(0.0, 1.0), pcm, args.chunk_ms, args.session_options, timeout) for i in range(n)]
+    timeout = max(stream.duration_s for stream, _ in lanes) + EXTRA_TIMEOUT_S
+    opts = args.session_options
+    pcms = [stream.pcm() for stream, _ in lanes]
+    plans = [SessionPlan(i, rng.uniform(0.0, 1.0), pcms[i], args.chunk_ms, opts, timeout) for i in range(n)]
     plans += [
-        SessionPlan(n + i, BURST_AFTER_S + 0.01 * i, pcm, args.chunk_ms, args.session_options, timeout)
-        for i in range(burst)
+        SessionPlan(n + i, BURST_AFTER_S + 0.01 * i, pcms[n + i], args.chunk_ms, opts, timeout) for i in range(burst)
     ]
     started = time.perf_counter()
     with ProcessSampler(root_pid=os.getpid() if own_ray else None) as sampler:
@@ -159,11 +185,12 @@ async def warm_up(url: str, api_key: str, pcm: bytes, args: argparse.Namespace) 
 
 
 def round_result(
-    stream: BenchStream, truth: GroundTruth, records: list[SessionRecord], procs: dict[str, Any], wall_s: float
+    lanes: list[Lane], records: list[SessionRecord], procs: dict[str, Any], wall_s: float
 ) -> dict[str, Any]:
     """Scored over the sessions that ran; the ones admission control refused are counted apart."""
-    admitted = [r for r in records if r.refused is None]
-    score = score_round(stream, truth, admitted)
+    ran = [(lane, r) for lane, r in zip(lanes, records, strict=True) if r.refused is None]
+    admitted = [r for _, r in ran]
+    score = score_round([lane for lane, _ in ran], admitted)
     audio_s = sum(r.audio_s for r in admitted)
     return {
         **asdict(score),
@@ -243,11 +270,12 @@ def main(argv: list[str] | None = None) -> int:
 
             def one_session(options: dict[str, Any]) -> dict[str, Any]:
                 args.session_options = options
+                lanes = [(stream, truth)]
                 records, procs, wall_s = asyncio.run(
-                    run_round(url, args.api_key, 1, pcm, args, stream.duration_s, own_ray=app is not None)
+                    run_round(url, args.api_key, 1, lanes, args, own_ray=app is not None)
                 )
                 time.sleep(SETTLE_S)
-                return round_result(stream, truth, records, procs, wall_s)
+                return round_result(lanes, records, procs, wall_s)
 
             feature_rows = features.compare(one_session, args.session_options, args.feature_names, log)
         plan = [] if args.feature_names else [(n, 0) for n in args.session_counts]
@@ -256,10 +284,11 @@ def main(argv: list[str] | None = None) -> int:
         for n, burst in plan:
             what = f"{n} session(s)" + (f", then {burst} more at once after {BURST_AFTER_S:g} s" if burst else "")
             log(f"N={n}: streaming {stream.duration_s:.0f} s to {what} ...")
+            lanes = lanes_for(stream, truth, args.speakers, n, burst)
             records, procs, wall_s = asyncio.run(
-                run_round(url, args.api_key, n, pcm, args, stream.duration_s, own_ray=app is not None, burst=burst)
+                run_round(url, args.api_key, n, lanes, args, own_ray=app is not None, burst=burst)
             )
-            rounds.append(round_result(stream, truth, records, procs, wall_s))
+            rounds.append(round_result(lanes, records, procs, wall_s))
             if burst:
                 rounds[-1]["overload"] = f"{n}+{burst}"
             if args.dump_messages:
@@ -280,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "target": app.describe() if app is not None else {"url": url},
         "options": args.session_options,
+        "speakers": args.speakers,
         "seed": args.seed,
         "stream": stream_info(stream, args.chunk_ms),
         "ground_truth": {k: v for k, v in truth.to_json().items() if k != "words"} | {"words": len(truth.words)},

@@ -73,6 +73,28 @@ class BenchStream:
     def digest(self) -> str:
         return hashlib.sha256(self.pcm()).hexdigest()[:16]
 
+    def rotated(self, first: int) -> BenchStream:
+        """The same clips and silences starting at clip ``first`` (wrapping round): the same audio and
+        reference words, its utterances ending at other times (an independent speaker's stream)."""
+        first %= len(self.clips)
+        if first == 0:
+            return self
+        order = [*self.clips[first:], *self.clips[:first]]
+        pieces: list[Audio] = [_silence(LEAD_S)]
+        placed: list[PlacedClip] = []
+        at = LEAD_S
+        for i, clip in enumerate(order):
+            if i:
+                pieces.append(_silence(GAP_S))
+                at += GAP_S
+            begin = round(clip.start_s * SAMPLE_RATE)
+            audio = self.audio[begin : begin + round(clip.duration_s * SAMPLE_RATE)]
+            placed.append(PlacedClip(clip.id, clip.reference, round(at, 6), clip.duration_s))
+            pieces.append(audio)
+            at += audio.shape[0] / SAMPLE_RATE
+        pieces.append(_silence(TAIL_S))
+        return BenchStream(np.concatenate(pieces).astype(np.float32), tuple(placed))
+
 
 @dataclass(frozen=True)
 class TruthWord:
@@ -98,6 +120,21 @@ class GroundTruth:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def moved(self, source: BenchStream, target: BenchStream) -> GroundTruth:
+        """This truth of ``source`` for ``target``, the same clips placed elsewhere (:meth:`BenchStream.rotated`):
+        each word moves with its clip."""
+        shift = {c.id: c.start_s for c in target.clips}
+        for clip in source.clips:
+            shift[clip.id] -= clip.start_s
+        moved = (
+            TruthWord(w.text, w.key, w.start_s + shift[w.clip_id], w.end_s + shift[w.clip_id], w.clip_id)
+            for w in self.words
+        )
+        words = sorted(moved, key=lambda w: w.start_s)
+        return GroundTruth(
+            **{**asdict(self), "words": tuple(words), "stream_digest": target.digest(), "seconds": self.seconds}
+        )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> GroundTruth:

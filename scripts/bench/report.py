@@ -12,6 +12,11 @@ import psutil
 
 from bench.scoring import REALTIME_RULE
 
+SPEAKERS_NOTE = {
+    "unison": "every session streams the same audio (utterances end within ~1 s of each other: finals in bursts).",
+    "independent": "independent speakers: session i of N streams the same clips from clip i x 13 / N on.",
+}
+
 
 def machine() -> dict[str, Any]:
     return {
@@ -69,7 +74,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"{result['started_at']}, {m['cpu_model']}, {m['logical_cores']} cores, {m['memory_gb']} GB, "
         f"ray {m['packages']['ray']}; stream {stream['duration_s']:.1f} s "
         f"({len(stream['clips'])} clips, {stream['speech_s']:.1f} s of speech), "
-        f"{stream['chunk_ms']:g} ms chunks paced in real time; session options `{result['options']}`.",
+        f"{stream['chunk_ms']:g} ms chunks paced in real time; session options `{result['options']}`; "
+        + SPEAKERS_NOTE.get(result.get("speakers", "unison"), ""),
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),

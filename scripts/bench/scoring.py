@@ -1,7 +1,8 @@
-"""Latencies, WER and the real-time verdict of one round (N sessions on the same stream).
+"""Latencies, WER and the real-time verdict of one round (N sessions, each on its stream: the same
+stream, or the same clips in another order, :meth:`bench.corpus.BenchStream.rotated`).
 
 All latencies are pooled over the round's sessions and measured from audio time (seconds from the
-stream's start, see :mod:`bench.session` for the clock):
+start of the session's stream, see :mod:`bench.session` for the clock):
 
 * word emission: a ground-truth word (:mod:`bench.corpus`) is *emitted* by the first partial or final
   that holds a word with the same normalised text whose ``[start, end]`` overlaps the ground-truth
@@ -19,6 +20,7 @@ stream's start, see :mod:`bench.session` for the clock):
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,10 +80,15 @@ class RoundScore:
     not_realtime_because: list[str] = field(default_factory=list)
 
 
-def score_round(stream: BenchStream, truth: GroundTruth, records: list[SessionRecord]) -> RoundScore:
+#: what one session streamed: its stream and that stream's ground truth
+Lane = tuple[BenchStream, GroundTruth]
+
+
+def score_round(lanes: Sequence[Lane], records: list[SessionRecord]) -> RoundScore:
+    """``lanes[i]`` is what ``records[i]`` streamed."""
     emitted: list[tuple[TruthWord, float]] = []
     never: Counter[str] = Counter()
-    for record in records:
+    for (_, truth), record in zip(lanes, records, strict=True):
         shown = _shown_words(record)
         for word in truth.words:
             at = _first_emission(word, shown.get(word.key, ()))
@@ -90,19 +97,20 @@ def score_round(stream: BenchStream, truth: GroundTruth, records: list[SessionRe
             else:
                 emitted.append((word, at - word.end_s))
     slowest = sorted(emitted, key=lambda e: -e[1])[:SLOWEST]
-    first, missing = _first_partials(stream, truth, records)
-    final, endpoint, after = _final_latencies(truth, records)
-    finished = [r for r in records if r.error is None]
-    wer = pooled_wer([(stream.reference, r.hypothesis()) for r in finished]) if finished else None
-    last = [max(t.at for t in r.finals) - stream.duration_s for r in records if r.finals]
+    first, missing = _first_partials(lanes, records)
+    final, endpoint, after = _final_latencies(lanes, records)
+    finished = [(stream, r) for (stream, _), r in zip(lanes, records, strict=True) if r.error is None]
+    wer = pooled_wer([(stream.reference, r.hypothesis()) for stream, r in finished]) if finished else None
+    last = [max(t.at for t in r.finals) - s.duration_s for (s, _), r in zip(lanes, records, strict=True) if r.finals]
+    duration_s = max((s.duration_s for s, _ in lanes), default=1.0)
     score = RoundScore(
         sessions=len(records),
         word_emission=stats([lat for _, lat in emitted]),
-        words_total=len(truth.words) * len(records),
+        words_total=sum(len(truth.words) for _, truth in lanes),
         words_never_shown=sum(never.values()),
         never_shown=[f"{word} x{count}" for word, count in sorted(never.items())],
         slowest_words=[f"{w.key}@{w.end_s:.2f}: {lat:.2f}" for w, lat in slowest],
-        word_emission_by_part=_by_part(emitted, stream.duration_s),
+        word_emission_by_part=_by_part(emitted, duration_s),
         first_partial=stats(first),
         clips_without_partial=missing,
         final=stats(final),
@@ -167,15 +175,15 @@ def _by_part(emitted: list[tuple[TruthWord, float]], duration_s: float) -> list[
 # ---------------------------------------------------------------------------- utterances
 
 
-def _first_partials(stream: BenchStream, truth: GroundTruth, records: list[SessionRecord]) -> tuple[list[float], int]:
+def _first_partials(lanes: Sequence[Lane], records: list[SessionRecord]) -> tuple[list[float], int]:
     latencies: list[float] = []
     missing = 0
-    for clip in stream.clips:
-        words = truth.words_of(clip.id)
-        speech_start = words[0].start_s if words else clip.start_s
-        speech_end = words[-1].end_s if words else clip.end_s
-        lo, hi = speech_start - TOLERANCE_S, speech_end + TOLERANCE_S
-        for record in records:
+    for (stream, truth), record in zip(lanes, records, strict=True):
+        for clip in stream.clips:
+            words = truth.words_of(clip.id)
+            speech_start = words[0].start_s if words else clip.start_s
+            speech_end = words[-1].end_s if words else clip.end_s
+            lo, hi = speech_start - TOLERANCE_S, speech_end + TOLERANCE_S
             at = next(
                 (
                     t.at
@@ -192,11 +200,13 @@ def _first_partials(stream: BenchStream, truth: GroundTruth, records: list[Sessi
     return latencies, missing
 
 
-def _final_latencies(truth: GroundTruth, records: list[SessionRecord]) -> tuple[list[float], list[float], list[float]]:
+def _final_latencies(
+    lanes: Sequence[Lane], records: list[SessionRecord]
+) -> tuple[list[float], list[float], list[float]]:
     final: list[float] = []
     endpoint: list[float] = []
     after: list[float] = []
-    for record in records:
+    for (_, truth), record in zip(lanes, records, strict=True):
         ends = {t.msg.utterance_id: t.at for t in record.messages if isinstance(t.msg, p.UtteranceEnd)}
         for timed in record.finals:
             msg = timed.msg
