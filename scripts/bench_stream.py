@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from bench import ROOT, features, local_app
+from bench import ROOT, features, local_app, speed
 from bench.corpus import DEFAULT_MANIFEST, BenchStream, GroundTruth, build_stream, ground_truth
 from bench.procs import ProcessSampler
 from bench.report import machine, markdown
@@ -250,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         + (f" ({truth.seconds:.1f} s)" if truth.seconds else " (cached)")
     )
     pcm = stream.pcm()
+    probe = speed.probe(stream)
+    log(f"machine speed: {probe['what']}: {probe['cpu_ms']}")
     app: local_app.LocalApp | None = None
     url = args.url
     try:
@@ -306,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": command_line(),
         "started_at": started_at,
         "finished_at": time.strftime("%Y-%m-%d %H:%M:%S %z"),
-        "machine": machine(),
+        "machine": machine() | {"speed": probe},
         "target": app.describe() if app is not None else {"url": url},
         "options": args.session_options,
         "speakers": args.speakers,

@@ -30,6 +30,12 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _speed(m: dict[str, Any]) -> str:
+    """The machine's speed when the run started (bench/speed.py), for comparing runs."""
+    probe = m.get("speed")
+    return f", speed probe {probe['cpu_ms']} ms (a tiny.en call's CPU: lower is faster)" if probe else ""
+
+
 def _cpu_model() -> str:
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
@@ -72,7 +78,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"`{result['command']}`",
         "",
         f"{result['started_at']}, {m['cpu_model']}, {m['logical_cores']} cores, {m['memory_gb']} GB, "
-        f"ray {m['packages']['ray']}; stream {stream['duration_s']:.1f} s "
+        f"ray {m['packages']['ray']}{_speed(m)}; stream {stream['duration_s']:.1f} s "
         f"({len(stream['clips'])} clips, {stream['speech_s']:.1f} s of speech), "
         f"{stream['chunk_ms']:g} ms chunks paced in real time; session options `{result['options']}`; "
         + SPEAKERS_NOTE.get(result.get("speakers", "unison"), ""),
