@@ -12,6 +12,15 @@ const KEEP_ALIVE_MS = 15000;
 const BYTES_PER_SECOND = 32000; // 16 kHz PCM16 mono
 const MAX_BUFFERED_BYTES = 1 << 20; // ~30 s of audio waiting in the socket: beyond it frames are dropped
 const MAX_PENDING_FRAMES = 50; // audio captured while the sockets open (5 s)
+// a socket that drops without the session's own close is resumed (README "Resume"), as the Python
+// client does: reconnect at once, then with backoff, for up to two minutes; the audio sent after
+// the last final received (up to 30 s) is kept and sent again from where the server asks
+const RESUMABLE_CODES = new Set([1001, 1006, 1012]); // going away, dropped, the session's host restarted
+const RESUME_TIMEOUT_MS = 120000;
+const RESUME_FIRST_DELAY_MS = 200;
+const RESUME_MAX_DELAY_MS = 2000;
+const KEEP_BYTES = 30 * BYTES_PER_SECOND;
+const MAX_RESUME_PENDING_FRAMES = 300; // audio captured while resuming (30 s)
 const SPEAKER_COLOURS = ["#2563eb", "#d97706", "#059669", "#db2777", "#7c3aed", "#0891b2", "#65a30d", "#dc2626"];
 const CLOSE_HINTS = {
   4401: "the token was refused or has expired: mint a new one with `stt token --page`",
@@ -20,7 +29,7 @@ const CLOSE_HINTS = {
   4409: "the session reached its longest duration",
   4429: "too many sessions or connections for this client: stop one and retry",
   4500: "the server failed; retry",
-  1012: "the server restarted the session's host: start again",
+  1012: "the server restarted the session's host and it could not be resumed: start again",
 };
 
 const $ = (id) => document.getElementById(id);
@@ -181,13 +190,15 @@ const S = Object.freeze({
   STREAMING: "streaming",
   PAUSED: "paused",
   STOPPING: "stopping", // stop_stream sent (or about to be): waiting for the last finals
+  RESUMING: "resuming", // a socket dropped: reconnecting, then the kept audio sent again
   ENDED: "ended",
 });
 const NEXT = Object.freeze({
   [S.CONNECTING]: [S.STREAMING, S.STOPPING, S.ENDED],
-  [S.STREAMING]: [S.PAUSED, S.STOPPING, S.ENDED],
+  [S.STREAMING]: [S.PAUSED, S.STOPPING, S.RESUMING, S.ENDED],
   [S.PAUSED]: [S.STREAMING, S.STOPPING, S.ENDED],
-  [S.STOPPING]: [S.ENDED],
+  [S.STOPPING]: [S.RESUMING, S.ENDED],
+  [S.RESUMING]: [S.STREAMING, S.STOPPING, S.ENDED],
   [S.ENDED]: [],
 });
 
@@ -210,6 +221,10 @@ class Session {
     this.keepAlive = null;
     this.speakers = new Map();
     this.partialLatencies = [];
+    this.lastSeq = 0; // the last final shown
+    this.kept = []; // [{offset, pcm}]: the audio sent after the end of the last final, for a resume
+    this.reconnecting = false; // a resume's tries are running (their sockets' closes are theirs)
+    this.resumeToStopping = false; // stop_stream had been sent when the socket dropped
   }
 
   // -- lifecycle
@@ -345,9 +360,10 @@ class Session {
     if (this.state === S.PAUSED || this.state === S.ENDED || (this.closing && this.context === null)) return;
     const frame = { pcm, capturedAt: performance.now() };
     const ws = this.audio;
-    if (!ws || ws.readyState === WebSocket.CONNECTING) {
+    if (!ws || ws.readyState === WebSocket.CONNECTING || this.state === S.RESUMING) {
       this.pending.push(frame);
-      if (this.pending.length > MAX_PENDING_FRAMES) this.pending.shift();
+      const most = this.state === S.RESUMING ? MAX_RESUME_PENDING_FRAMES : MAX_PENDING_FRAMES;
+      if (this.pending.length > most) this.pending.shift();
       return;
     }
     if (ws.readyState !== WebSocket.OPEN) return;
@@ -361,7 +377,10 @@ class Session {
 
   sendFrame({ pcm, capturedAt }) {
     this.audio.send(pcm);
+    this.kept.push({ offset: this.bytesSent, pcm });
     this.bytesSent += pcm.byteLength;
+    let keptBytes = this.bytesSent - this.kept[0].offset;
+    while (keptBytes > KEEP_BYTES) keptBytes -= this.kept.shift().pcm.byteLength;
     this.sentLog.push([this.bytesSent / BYTES_PER_SECOND, capturedAt]);
     document.body.dataset.audioSent = (this.bytesSent / BYTES_PER_SECOND).toFixed(1);
     if (this.sentLog.length > 1200) this.sentLog.splice(0, 600); // the last 1–2 minutes are enough
@@ -442,8 +461,13 @@ class Session {
   }
 
   onFinal(msg) {
+    if (msg.seq <= this.lastSeq) return; // replayed by a resume, already shown
+    this.lastSeq = msg.seq;
     bump("finals");
     const data = msg.data;
+    // the audio up to the end of this final is transcribed for good: a resume need not send it again
+    const done = Math.floor(data.audio.end * BYTES_PER_SECOND / 2) * 2;
+    while (this.kept.length && this.kept[0].offset + this.kept[0].pcm.byteLength <= done) this.kept.shift();
     ui.partial.textContent = "";
     const line = el("div", "final");
     line.dataset.seq = String(msg.seq);
@@ -488,12 +512,120 @@ class Session {
   }
 
   onClose(event, which) {
-    if (this.state === S.ENDED) return;
+    if (this.state === S.ENDED || this.reconnecting) return;
     if (which === "audio" && event.code === 1000) return; // the server closes it after session_ended
+    const resumable = this.state === S.STREAMING || this.state === S.STOPPING || this.state === S.RESUMING;
+    if (this.sessionId && RESUMABLE_CODES.has(event.code) && resumable) {
+      this.resume(event.code);
+      return;
+    }
     const error = this.fatalError;
     const hint = CLOSE_HINTS[event.code];
     const reason = error ? `${error.message}` : event.reason || `${which} connection closed (${event.code})`;
     this.fail(hint ? `${reason}: ${hint}` : reason);
+  }
+
+  // -- resume after a dropped socket
+
+  async resume(code) {
+    if (this.state !== S.RESUMING) {
+      this.resumeToStopping = this.state === S.STOPPING;
+      this.moveTo(S.RESUMING);
+    }
+    this.reconnecting = true;
+    this.detachSockets();
+    const began = performance.now();
+    let delay = 0;
+    for (let attempt = 1; this.state === S.RESUMING; attempt++) {
+      showStatus(`connection lost (${code}): resuming the session (try ${attempt})…`, "warn");
+      if (delay) await new Promise((done) => setTimeout(done, delay * (0.8 + 0.4 * Math.random())));
+      if (this.state !== S.RESUMING) return; // stopped or closed meanwhile
+      const outcome = await this.tryResume();
+      if (outcome.offset !== undefined) {
+        this.reconnecting = false;
+        this.resumed(outcome.offset);
+        return;
+      }
+      if (outcome.fail !== undefined || performance.now() - began > RESUME_TIMEOUT_MS) {
+        this.reconnecting = false;
+        if (this.state !== S.ENDED) {
+          this.fail(outcome.fail || `the connection was lost (${code}) and the session could not be resumed in ${RESUME_TIMEOUT_MS / 1000} s`);
+        }
+        return;
+      }
+      this.detachSockets();
+      delay = delay ? Math.min(RESUME_MAX_DELAY_MS, delay * 2) : RESUME_FIRST_DELAY_MS;
+    }
+  }
+
+  detachSockets() {
+    for (const ws of [this.audio, this.control]) {
+      if (!ws) continue;
+      ws.onopen = ws.onmessage = ws.onclose = null;
+      if (ws.readyState <= WebSocket.OPEN) ws.close(1000);
+    }
+    this.audio = this.control = null;
+    this.fatalError = null;
+  }
+
+  // one try: the control socket again with start_stream {last_seq, audio_offset_bytes}; resolves with
+  // {offset} once session_started comes, {} to try again, {fail} when the session cannot be resumed
+  tryResume() {
+    return new Promise((settle) => {
+      const ws = this.openSocket("v1/stream/control", { session_id: this.sessionId });
+      this.control = ws;
+      const from = this.kept.length ? this.kept[0].offset : this.bytesSent;
+      ws.onopen = () => ws.send(JSON.stringify({ type: "start_stream", last_seq: this.lastSeq, audio_offset_bytes: from }));
+      ws.onmessage = (event) => {
+        let msg;
+        try {
+          msg = JSON.parse(event.data);
+        } catch {
+          return;
+        }
+        if (msg.type === "session_started") {
+          ws.onmessage = (e) => this.onMessage(e.data);
+          ws.onclose = (e) => this.onClose(e, "control");
+          settle({ offset: msg.audio_offset_bytes });
+        } else if (msg.type === "error" && msg.fatal) {
+          this.fatalError = msg;
+        } else {
+          this.onMessage(event.data); // session_ended with the finals it missed: the session is over
+        }
+      };
+      ws.onclose = (event) => {
+        if (this.state === S.ENDED) return settle({ fail: "" });
+        if (RESUMABLE_CODES.has(event.code)) return settle({});
+        const hint = CLOSE_HINTS[event.code];
+        const reason = this.fatalError ? this.fatalError.message : `the resume was refused (${event.code})`;
+        settle({ fail: hint ? `${reason}: ${hint}` : reason });
+      };
+    });
+  }
+
+  // the session is back: a new audio socket, the kept audio from where the server asks, then live audio
+  resumed(offset) {
+    bump("resumes");
+    this.audio = this.openSocket("v1/stream/audio", { session_id: this.sessionId });
+    this.audio.onopen = () => {
+      if (this.state !== S.RESUMING) return;
+      if (offset !== null) {
+        for (const { offset: at, pcm } of this.kept) {
+          if (at + pcm.byteLength <= offset) continue;
+          this.audio.send(at >= offset ? pcm : pcm.slice(offset - at)); // sent again: not counted twice
+        }
+      }
+      for (const frame of this.pending.splice(0)) this.sendFrame(frame);
+      if (this.resumeToStopping) {
+        this.moveTo(S.STOPPING);
+        this.send({ type: "stop_stream", audio_bytes: this.bytesSent });
+        showStatus("resumed; finishing the last utterance…");
+      } else {
+        this.moveTo(S.STREAMING);
+        showStatus("resumed: listening", "live");
+      }
+    };
+    this.audio.onclose = (event) => this.onClose(event, "audio");
   }
 }
 
@@ -508,7 +640,7 @@ ui.start.addEventListener("click", () => {
   }
   saveOptions();
   ui.transcript.replaceChildren();
-  Object.assign(document.body.dataset, { partials: "0", finals: "0", audioSent: "0" });
+  Object.assign(document.body.dataset, { partials: "0", finals: "0", audioSent: "0", resumes: "0" });
   ui.latPartial.textContent = "–";
   ui.latFinal.textContent = "–";
   session = new Session(sessionOptions());

@@ -8,7 +8,8 @@
 // relative URLs are tested behind a path prefix. Prints one JSON object (what the page showed).
 //
 // Scenarios: "stream" (Start, wait until `clipSeconds` of audio went out and the last final came,
-// screenshot, Stop, read the finals),
+// screenshot, Stop, read the finals; with `dropAtSeconds` and `prefix`, the proxy cuts every
+// connection once that much audio went out, as a network drop would, and the page must resume),
 // "pause" (Pause sends no audio, Resume sends again, Stop ends the session), "no-token" (the page
 // explains how to get one), "bad-token" (Start fails with a clear message).
 
@@ -47,6 +48,12 @@ function startPrefixProxy(base, prefix) {
     upstream.on("error", () => res.writeHead(502).end());
     req.pipe(upstream);
   });
+  const live = new Set(); // each upgraded connection's close
+  server.dropAll = () => {
+    const closes = [...live];
+    for (const close of closes) close();
+    return closes.length;
+  };
   server.on("upgrade", (req, socket, head) => {
     const upstreamPath = strip(req.url);
     if (upstreamPath === null) return socket.destroy();
@@ -59,9 +66,11 @@ function startPrefixProxy(base, prefix) {
       socket.pipe(up);
     });
     const close = () => {
+      live.delete(close);
       up.destroy();
       socket.destroy();
     };
+    live.add(close);
     up.on("error", close);
     socket.on("error", close);
   });
@@ -155,6 +164,14 @@ async function main() {
         const shown = await page.waitForFunction(live, null, { timeout: args.clipSeconds * 1000 }).catch(() => null);
         if (shown) await page.screenshot({ path: args.liveScreenshot });
       }
+      if (args.dropAtSeconds) {
+        // a network drop mid-speech: both sockets cut at the proxy (the browser sees 1006)
+        await page.waitForFunction((s) => Number(document.body.dataset.audioSent) >= s, args.dropAtSeconds);
+        result.finalsBeforeDrop = Number(await page.getAttribute("body", "data-finals"));
+        result.dropped = proxy.dropAll();
+        await page.waitForSelector('body[data-resumes="1"][data-state="streaming"]');
+        result.statusAfterResume = await page.textContent("#status");
+      }
       // the clip has been sent, then its last utterance has ended (its final shown, no partial pending)
       await page.waitForFunction((s) => Number(document.body.dataset.audioSent) >= s, args.clipSeconds + 1);
       await page.waitForFunction(
@@ -167,6 +184,8 @@ async function main() {
       await page.click("#stop");
       await page.waitForSelector('body[data-state="ended"]', { timeout: 20000 });
       result.finals = await page.$$eval(".final .text", (nodes) => nodes.map((n) => n.textContent));
+      result.seqs = await page.$$eval(".final", (nodes) => nodes.map((n) => Number(n.dataset.seq)));
+      result.resumes = Number((await page.getAttribute("body", "data-resumes")) ?? 0);
       result.status = await page.textContent("#status");
     }
     result.state = await page.getAttribute("body", "data-state");

@@ -116,6 +116,31 @@ def test_microphone_to_transcript_behind_a_path_prefix(serve_url: str, jfk_wav: 
 
 
 @pytest.mark.usefixtures("browser_tools")
+def test_a_network_drop_mid_speech_is_resumed_with_nothing_lost(serve_url: str, jfk_wav: tuple[Path, float]) -> None:
+    """Both sockets cut at the proxy (the browser sees 1006) 5 s into the clip: the page reconnects,
+    resumes with last_seq and the audio it kept, and every final comes once, in order."""
+    wav, seconds = jfk_wav
+    result = drive(
+        base=serve_url,
+        prefix="/stt",
+        token=mint(serve_url),
+        scenario="stream",
+        wav=str(wav),
+        clipSeconds=seconds,
+        dropAtSeconds=5.0,
+        timeoutMs=60000,
+    )
+    assert result["dropped"] == 2, result  # the control and the audio socket
+    assert result["resumes"] == 1 and result["statusAfterResume"].startswith("resumed"), result
+    text = " ".join(result["finals"])
+    assert "country" in text.lower() and wer(JFK, text) <= 0.3, result["finals"]
+    assert result["seqs"] == list(range(1, len(result["seqs"]) + 1)), result["seqs"]  # each final once, in order
+    assert result["finalsBeforeDrop"] < len(result["finals"]), result  # finals came after the resume too
+    assert result["state"] == "ended" and result["status"].startswith("ended (stopped)"), result["status"]
+    assert not [line for line in result["console"] if "WebSocket" not in line], result["console"]
+
+
+@pytest.mark.usefixtures("browser_tools")
 def test_pause_sends_no_audio_and_resume_goes_on(serve_url: str, jfk_wav: tuple[Path, float]) -> None:
     result = drive(base=serve_url, token=mint(serve_url), scenario="pause", wav=str(jfk_wav[0]), timeoutMs=30000)
     assert result["pauseLabel"] == "Resume"
