@@ -6,6 +6,9 @@
   secrets and API keys come from the environment (``STT_API_KEYS``, ``STT_JWT_SECRET`` …), and so
   may the store's ``STT_DATABASE_URL`` and ``STT_DATA_DIR`` where the config leaves them out;
 * ``session_hosts``: how many session-host actors (default 2);
+* ``hosts_in_ingress``: host the sessions in the ingress replica's own process instead (default
+  false): no ``SessionHostPool`` deployment, no Ray call between a socket and its session. Both
+  sockets of a session must then reach the same replica: one ingress replica only;
 * ``ingress_replicas``: replicas of the ingress (default 1; the config's ``deployments`` may override).
 """
 
@@ -59,7 +62,11 @@ def build_app(args: dict[str, Any]) -> Application:
     scaling = enrichment_scaling(settings)
     diarizer = Diarizer.options(**scaling).bind(settings.enrichment.diarization.model_dump(mode="json"))
     analyzer = Analyzer.options(**scaling).bind(settings.enrichment.analysis.model_dump(mode="json"))
-    pool = SessionHostPool.bind(settings, realtime, main, int(args.get("session_hosts", 2)), diarizer, analyzer)
-    ingress = Ingress.options(num_replicas=int(args.get("ingress_replicas", 1)))
+    replicas = int(args.get("ingress_replicas", 1))
     # the ingress runs pre-recorded transcription (the compatible REST endpoints) on the same deployments
-    return ingress.bind(settings, pool, main, diarizer, analyzer)
+    if args.get("hosts_in_ingress", False):
+        if replicas != 1:
+            raise ValueError("hosts_in_ingress needs one ingress replica (both sockets of a session reach it)")
+        return Ingress.options(num_replicas=1).bind(settings, None, main, diarizer, analyzer, realtime)
+    pool = SessionHostPool.bind(settings, realtime, main, int(args.get("session_hosts", 2)), diarizer, analyzer)
+    return Ingress.options(num_replicas=replicas).bind(settings, pool, main, diarizer, analyzer)

@@ -1,8 +1,17 @@
-"""The ingress deployment: the service's Starlette app behind Ray Serve's proxy."""
+"""The ingress deployment: the service's Starlette app behind Ray Serve's proxy.
+
+Its sockets reach the sessions through a directory: the ``SessionHostPool``'s hosts (a Ray call per
+audio frame and result poll), or, with ``hosts_in_ingress`` (one ingress replica), a session host
+in this very process (no call between the socket and its session: docs/architecture.md §5).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from ray import serve
+from ray.serve.context import ReplicaContext
 from ray.serve.handle import DeploymentHandle
 from starlette.applications import Starlette
 
@@ -10,10 +19,30 @@ from app.batch.job import BatchTranscriber
 from app.config import ServerSettings
 from app.enrich.enrichers import Enrichment
 from app.heap import PeriodicTrim
+from app.service.local import LocalDirectory
+from app.service.ports import Directory
 from app.service.routes import build_app
+from app.session.host import SessionHost
+from app.session.storage import HostStorage
 from app.store import TranscriptStore
+from deployments.hosts import session_ports
 from deployments.metrics import RayMetrics
 from deployments.remote import DeploymentPort, RayDirectory
+
+log = logging.getLogger("ray.serve")
+
+
+def single_replica(context: ReplicaContext) -> None:
+    """Refuse to start as one of several replicas (a config's ``deployments`` may have set more): both
+    sockets of a session must reach the replica that hosts it, and Serve's proxy routes each socket
+    to any replica."""
+    autoscaling = context._deployment_config.autoscaling_config
+    most = autoscaling.max_replicas if autoscaling is not None else (context.world_size or 1)
+    if most > 1:
+        raise ValueError(
+            f"hosts_in_ingress: the Ingress deployment may have {most} replicas; sessions hosted in the "
+            "ingress need exactly one (set num_replicas: 1, or hosts_in_ingress: false for a SessionHostPool)"
+        )
 
 
 @serve.deployment(
@@ -27,17 +56,36 @@ class Ingress:
     def __init__(
         self,
         settings: ServerSettings,
-        pool: DeploymentHandle,
+        pool: DeploymentHandle | None,
         main: DeploymentHandle | None = None,
         diarizer: DeploymentHandle | None = None,
         analyzer: DeploymentHandle | None = None,
+        realtime: DeploymentHandle | None = None,
     ) -> None:
+        """``pool``: the session hosts' deployment; None hosts the sessions here (``realtime`` and
+        ``main`` are then the models they call)."""
         self.settings = settings
-        self.directory = RayDirectory(pool)
-        self.replica_id = serve.get_replica_context().replica_id.unique_id
+        context = serve.get_replica_context()
+        self.replica_id = context.replica_id.unique_id
         self._heap = PeriodicTrim()
-        # the REST API's reads and the pre-recorded sessions: one store a replica, opened on first use
+        # the REST API's reads, the pre-recorded sessions (and the sessions hosted here): one store a
+        # replica, opened on first use
         self.store = TranscriptStore(settings.store) if settings.store.enabled else None
+        self.host: SessionHost | None = None
+        self.directory: Directory
+        if pool is not None:
+            self.metrics = RayMetrics()
+            self.directory = RayDirectory(pool)
+        else:
+            if realtime is None or main is None:
+                raise ValueError("sessions hosted in the ingress need the realtime and main model handles")
+            single_replica(context)
+            # one metrics object a process: the host's and the sockets' metrics share Ray's registry
+            self.metrics = RayMetrics(host="0")
+            storage = HostStorage.from_settings(settings.store, metrics=self.metrics, store=self.store)
+            ports = session_ports(settings, realtime, main, diarizer, analyzer)
+            self.host = SessionHost(settings, ports, metrics=self.metrics, storage=storage)
+            self.directory = LocalDirectory([self.host])
         self.batch = None
         if main is not None:
             enrichment = None
@@ -50,7 +98,7 @@ class Ingress:
         return build_app(
             self.settings,
             self.directory,
-            metrics=RayMetrics(),
+            metrics=self.metrics,
             replica_id=self.replica_id,
             store=self.store,
             batch=self.batch,
@@ -63,5 +111,11 @@ class Ingress:
         self._heap.tick()  # what Ray's threads freed, back to the system (app/heap.py)
 
     async def __del__(self) -> None:
+        if self.host is not None:
+            # flush what can be flushed: stored sessions are left for their clients to resume
+            try:
+                await asyncio.wait_for(self.host.shutdown(), timeout=10)
+            except Exception:
+                log.warning("the ingress's session host did not shut down cleanly")
         if self.store is not None:
             await self.store.close()

@@ -103,10 +103,10 @@ def _controller() -> Any:
     return client._controller
 
 
-async def replica_pids(deployment: str) -> dict[str, int]:
+async def replica_pids(deployment: str, app: str = APP) -> dict[str, int]:
     """``replica_id -> pid`` of the deployment's running replicas (as Serve's controller knows them)."""
     details = await _controller().get_serve_instance_details.remote()
-    replicas = details["applications"][APP]["deployments"][deployment].get("replicas", [])
+    replicas = details["applications"][app]["deployments"][deployment].get("replicas", [])
     return {r["replica_id"]: int(r["pid"]) for r in replicas if r.get("state") == "RUNNING" and r.get("pid")}
 
 
@@ -125,7 +125,9 @@ def session_on_host(index: int, hosts: int) -> str:
     return sid
 
 
-async def wait_replaced(fault: str, killed: int, url: str, timeout_s: float = 240.0) -> float:
+async def wait_replaced(
+    fault: str, killed: int, url: str, timeout_s: float = 240.0, *, app: str = APP, ingress_replicas: int = 2
+) -> float:
     """Until the killed process has a running successor and the app answers healthy; returns when
     (``time.monotonic()``)."""
     from ray import serve
@@ -138,10 +140,10 @@ async def wait_replaced(fault: str, killed: int, url: str, timeout_s: float = 24
                     pid = int(await asyncio.wait_for((await host_actor(1)).pid.remote(), 5))
                     running = pid != killed
                 else:
-                    pids = await replica_pids(DEPLOYMENTS[fault])
-                    target = 2 if fault == "ingress" else 1
+                    pids = await replica_pids(DEPLOYMENTS[fault], app)
+                    target = ingress_replicas if fault == "ingress" else 1
                     running = killed not in pids.values() and len(pids) >= target
-                app_ok = serve.status().applications[APP].status == "RUNNING"
+                app_ok = serve.status().applications[app].status == "RUNNING"
                 if running and app_ok and (await http.get(url + "/healthz")).status_code == 200:
                     return time.monotonic()
             await asyncio.sleep(0.25)
@@ -151,8 +153,11 @@ async def wait_replaced(fault: str, killed: int, url: str, timeout_s: float = 24
 # --------------------------------------------------------------------------- one fault
 
 
-async def run_fault(fault: str, url: str, shared_data: Path, *, api_key: str, hosts: int = 2) -> FaultRun:
-    """Stream the clips in real time, kill ``fault``'s process at its point, finish, read the store."""
+async def run_fault(
+    fault: str, url: str, shared_data: Path, *, api_key: str, hosts: int = 2, app: str = APP, ingress_replicas: int = 2
+) -> FaultRun:
+    """Stream the clips in real time, kill ``fault``'s process at its point, finish, read the store.
+    ``app``: the Serve application at ``url``, with ``ingress_replicas`` (the shared app by default)."""
     if fault not in FAULTS:
         raise ValueError(f"fault {fault!r}: one of {', '.join(FAULTS)}")
     pcm, references = speech(shared_data)
@@ -169,7 +174,7 @@ async def run_fault(fault: str, url: str, shared_data: Path, *, api_key: str, ho
 
     replaced: asyncio.Task[float] | None = None
     async with client.stream(session_id=session_id, on_resume=note) as stream:
-        pid = await _victim(fault, stream.replicas["control"])
+        pid = await _victim(fault, stream.replicas["control"], app)
         run = FaultRun(fault, stream.session_id, references, pid, events=events)
 
         async def send() -> None:
@@ -197,7 +202,9 @@ async def run_fault(fault: str, url: str, shared_data: Path, *, api_key: str, ho
                 if killed_at is None and _due(fault, msg):
                     os.kill(pid, signal.SIGKILL)
                     killed_at = time.monotonic()
-                    replaced = asyncio.create_task(wait_replaced(fault, pid, url))
+                    replaced = asyncio.create_task(
+                        wait_replaced(fault, pid, url, app=app, ingress_replicas=ingress_replicas)
+                    )
             await sender
         finally:
             sender.cancel()
@@ -208,10 +215,10 @@ async def run_fault(fault: str, url: str, shared_data: Path, *, api_key: str, ho
     return run
 
 
-async def _victim(fault: str, control_replica: str | None) -> int:
+async def _victim(fault: str, control_replica: str | None, app: str) -> int:
     if fault == "host":
         return int(await (await host_actor(1)).pid.remote())
-    pids = await replica_pids(DEPLOYMENTS[fault])
+    pids = await replica_pids(DEPLOYMENTS[fault], app)
     if fault == "ingress":
         if control_replica not in pids:
             raise AssertionError(f"the control socket's replica {control_replica} is not among {sorted(pids)}")

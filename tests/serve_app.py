@@ -73,12 +73,38 @@ def running_app(port: int | None = None) -> Iterator[str]:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def _wait_ready(url: str) -> None:
+#: the second application's args: sessions hosted in its one ingress replica (serve_config.yaml's layout)
+IN_INGRESS_ARGS: dict[str, Any] = {
+    **{k: v for k, v in APP_ARGS.items() if k not in ("session_hosts", "ingress_replicas")},
+    "hosts_in_ingress": True,
+}
+
+
+@contextlib.contextmanager
+def second_app(base_url: str, name: str, args: dict[str, Any]) -> Iterator[str]:
+    """Deploy ``build_app(args)`` as the application ``name`` at ``/<name>`` beside the shared app (in
+    the same Ray and Serve: call it after :func:`running_app`); yield its base URL; delete it."""
+    from ray import serve
+
+    from deployments.app import build_app
+
+    data_dir = tempfile.mkdtemp(prefix=f"rtstt-e2e-{name}-")
+    args = {**args, "settings": {**args["settings"], "store": {"data_dir": data_dir}}}
+    try:
+        serve.run(build_app(args), name=name, route_prefix=f"/{name}", blocking=False)
+        _wait_ready(f"{base_url}/{name}", name)
+        yield f"{base_url}/{name}"
+    finally:
+        serve.delete(name)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _wait_ready(url: str, name: str = "stt") -> None:
     import httpx
     from ray import serve
 
     # serve.run(blocking=False) returns when the app is deployed; check the route answers
-    status = serve.status().applications["stt"].status
+    status = serve.status().applications[name].status
     if status != "RUNNING":
         raise RuntimeError(f"app not running: {status}")
     response = httpx.get(url + "/healthz", timeout=30)

@@ -80,13 +80,20 @@ class HostStorage:
 
     @classmethod
     def from_settings(
-        cls, settings: StoreSettings, *, metrics: Metrics, monotonic: Callable[[], float] = time.monotonic
+        cls,
+        settings: StoreSettings,
+        *,
+        metrics: Metrics,
+        monotonic: Callable[[], float] = time.monotonic,
+        store: TranscriptStore | None = None,
     ) -> HostStorage | None:
-        """A host process's storage (its own store, opened on first use); None when storage is off."""
+        """A host process's storage: ``store``, the process's store, or its own (opened on first use);
+        None when storage is off."""
         if not settings.enabled:
             return None
         archive = AudioArchive.from_settings(settings)
-        return cls(TranscriptStore(settings), archive=archive, settings=settings, metrics=metrics, monotonic=monotonic)
+        store = store if store is not None else TranscriptStore(settings)
+        return cls(store, archive=archive, settings=settings, metrics=metrics, monotonic=monotonic)
 
     # ------------------------------------------------------------------ sessions
 
