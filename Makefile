@@ -62,11 +62,11 @@ serve: setup
 # starts its own local Ray + Serve app from serve_config.yaml's settings, streams, tears down
 # what N the cores carry (no admission limit; every session the same audio, then independent speakers),
 # then the committed config's admission control: its
-# capacity (limits.max_streams 6) and a burst of 8 more sessions, which must be refused
+# capacity (limits.max_streams 8) and a burst of 8 more sessions, which must be refused
 bench: setup
 	$(PY) scripts/bench_stream.py --start-app --max-streams 0 --sessions 1,2,4,6,8,10,12 --label cpu-2core
 	$(PY) scripts/bench_stream.py --start-app --max-streams 0 --speakers independent --sessions 6,8,10 --label cpu-2core-independent
-	$(PY) scripts/bench_stream.py --start-app --sessions 6 --overload 6+8 --label cpu-2core-overload
+	$(PY) scripts/bench_stream.py --start-app --speakers independent --sessions 8 --overload 8+8 --label cpu-2core-overload
 
 # real speech over SOAK_SESSIONS streams for SOAK_MINUTES with reconnects, bad frames, pauses and restarts:
 # latency by slice, memory of every process, errors by code, stored vs delivered finals, a verdict
