@@ -46,7 +46,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check app deployments tests scripts
 
 typecheck: setup
-	$(VENV)/bin/mypy app
+	$(VENV)/bin/mypy app deployments
 
 check: lint typecheck test
 

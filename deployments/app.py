@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ray.serve import Application
+from ray.serve import Application, Deployment
 
 from app.auth import AuthSettings
 from app.config import ServerSettings, StoreSettings
@@ -26,6 +26,14 @@ from deployments.diarizer import Diarizer
 from deployments.hosts import SessionHostPool
 from deployments.ingress import Ingress
 from deployments.realtime import RealtimeASR
+
+
+def deployment(cls: object) -> Deployment:
+    """The Serve deployment a ``@serve.deployment`` class became (a type checker does not apply class
+    decorators, so it still sees the class)."""
+    if not isinstance(cls, Deployment):
+        raise TypeError(f"{cls!r} is not a Serve deployment")
+    return cls
 
 
 def load_settings(args: dict[str, Any]) -> ServerSettings:
@@ -55,18 +63,19 @@ def build_app(args: dict[str, Any]) -> Application:
     # the validated settings object travels to the replicas pickled (SecretStr values included)
     settings = load_settings(args)
     intervals = {"min_interval_s": settings.partial_min_interval_s, "max_interval_s": settings.partial_max_interval_s}
-    realtime = RealtimeASR.bind(settings.realtime_model.model_dump(mode="json"), intervals)
-    main = ASR.options(name="MainASR").bind(settings.main_model.model_dump(mode="json"))
+    realtime = deployment(RealtimeASR).bind(settings.realtime_model.model_dump(mode="json"), intervals)
+    main = deployment(ASR).options(name="MainASR").bind(settings.main_model.model_dump(mode="json"))
     # enrichment deployments: a session that turns a feature off never calls them, and with
     # scale_to_zero they hold no replica (no memory) until one turns it on
     scaling = enrichment_scaling(settings)
-    diarizer = Diarizer.options(**scaling).bind(settings.enrichment.diarization.model_dump(mode="json"))
-    analyzer = Analyzer.options(**scaling).bind(settings.enrichment.analysis.model_dump(mode="json"))
+    diarizer = deployment(Diarizer).options(**scaling).bind(settings.enrichment.diarization.model_dump(mode="json"))
+    analyzer = deployment(Analyzer).options(**scaling).bind(settings.enrichment.analysis.model_dump(mode="json"))
     replicas = int(args.get("ingress_replicas", 1))
     # the ingress runs pre-recorded transcription (the compatible REST endpoints) on the same deployments
     if args.get("hosts_in_ingress", False):
         if replicas != 1:
             raise ValueError("hosts_in_ingress needs one ingress replica (both sockets of a session reach it)")
-        return Ingress.options(num_replicas=1).bind(settings, None, main, diarizer, analyzer, realtime)
-    pool = SessionHostPool.bind(settings, realtime, main, int(args.get("session_hosts", 2)), diarizer, analyzer)
-    return Ingress.options(num_replicas=replicas).bind(settings, pool, main, diarizer, analyzer)
+        return deployment(Ingress).options(num_replicas=1).bind(settings, None, main, diarizer, analyzer, realtime)
+    hosts = int(args.get("session_hosts", 2))
+    pool = deployment(SessionHostPool).bind(settings, realtime, main, hosts, diarizer, analyzer)
+    return deployment(Ingress).options(num_replicas=replicas).bind(settings, pool, main, diarizer, analyzer)

@@ -38,7 +38,7 @@ class Batched:
     batch_boundaries: ClassVar[tuple[float, ...]]
     settings: Any  # a pydantic model with batch_size and batch_wait_timeout_s
     engine: Any
-    _batched: _BatchSetter
+    _batched: Any  # the subclass's @serve.batch method: a _BatchSetter too
 
     def start_batching(self, settings: BaseModel) -> None:
         self.settings = settings
@@ -59,8 +59,9 @@ class Batched:
         self._apply()
 
     def _apply(self) -> None:
-        self._batched.set_max_batch_size(self.settings.batch_size)
-        self._batched.set_batch_wait_timeout_s(self.settings.batch_wait_timeout_s)
+        batched: _BatchSetter = self._batched
+        batched.set_max_batch_size(self.settings.batch_size)
+        batched.set_batch_wait_timeout_s(self.settings.batch_wait_timeout_s)
 
     async def check_health(self) -> None:
         if self.engine is None:

@@ -29,10 +29,10 @@ log = logging.getLogger("ray.serve")
 
 def session_ports(
     settings: ServerSettings,
-    realtime: DeploymentHandle,
-    main: DeploymentHandle,
-    diarizer: DeploymentHandle | None,
-    analyzer: DeploymentHandle | None,
+    realtime: DeploymentHandle[Any],
+    main: DeploymentHandle[Any],
+    diarizer: DeploymentHandle[Any] | None,
+    analyzer: DeploymentHandle[Any] | None,
 ) -> Callable[[], Ports]:
     """A Ports factory: the models are shared, the enrichers are new for each session (the
     diarizer's speaker clusters and the wake-word state belong to one session)."""
@@ -55,11 +55,11 @@ class SessionHostActor(SessionHost):
     def __init__(
         self,
         settings: ServerSettings,
-        realtime: DeploymentHandle,
-        main: DeploymentHandle,
+        realtime: DeploymentHandle[Any],
+        main: DeploymentHandle[Any],
         index: int,
-        diarizer: DeploymentHandle | None = None,
-        analyzer: DeploymentHandle | None = None,
+        diarizer: DeploymentHandle[Any] | None = None,
+        analyzer: DeploymentHandle[Any] | None = None,
     ) -> None:
         self.index = index
         self._heap = PeriodicTrim()
@@ -131,11 +131,11 @@ class SessionHostPool(SessionHostActor):
     def __init__(
         self,
         settings: ServerSettings,
-        realtime: DeploymentHandle,
-        main: DeploymentHandle,
+        realtime: DeploymentHandle[Any],
+        main: DeploymentHandle[Any],
         hosts: int = 2,
-        diarizer: DeploymentHandle | None = None,
-        analyzer: DeploymentHandle | None = None,
+        diarizer: DeploymentHandle[Any] | None = None,
+        analyzer: DeploymentHandle[Any] | None = None,
     ) -> None:
         super().__init__(settings, realtime, main, 0, diarizer, analyzer)
         self._others = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from ray import serve
 from ray.serve.context import ReplicaContext
@@ -56,11 +57,11 @@ class Ingress:
     def __init__(
         self,
         settings: ServerSettings,
-        pool: DeploymentHandle | None,
-        main: DeploymentHandle | None = None,
-        diarizer: DeploymentHandle | None = None,
-        analyzer: DeploymentHandle | None = None,
-        realtime: DeploymentHandle | None = None,
+        pool: DeploymentHandle[Any] | None,
+        main: DeploymentHandle[Any] | None = None,
+        diarizer: DeploymentHandle[Any] | None = None,
+        analyzer: DeploymentHandle[Any] | None = None,
+        realtime: DeploymentHandle[Any] | None = None,
     ) -> None:
         """``pool``: the session hosts' deployment; None hosts the sessions here (``realtime`` and
         ``main`` are then the models they call)."""
