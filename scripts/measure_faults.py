@@ -13,7 +13,12 @@ sentences in real time through the Python client (which resumes by itself), kill
 Each run also checks the promise (one final per utterance, in order, stored as delivered) and says
 when it is broken. Prints median and p95 and writes ``bench-results/faults-<label>.{json,md}``.
 
+With ``--in-ingress`` the faults strike a second application beside it with the layout of
+``serve_config.yaml`` instead: the sessions hosted in its one ingress replica (``hosts_in_ingress``;
+no ``host`` fault there: killing the ingress kills the sessions' host).
+
     flock /tmp/rtstt-heavy.lock .venv/bin/python scripts/measure_faults.py --runs 3 --label cpu-2core
+    flock /tmp/rtstt-heavy.lock .venv/bin/python scripts/measure_faults.py --in-ingress --faults ingress --runs 5
 """
 
 from __future__ import annotations
@@ -33,10 +38,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.faults import FAULTS, FaultRun, run_fault  # noqa: E402
-from tests.serve_app import running_app  # noqa: E402
+from tests.serve_app import IN_INGRESS_ARGS, running_app, second_app  # noqa: E402
 from tests.wer import wer  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
+IN_INGRESS_APP = "inhost"
 WHAT = {
     "main": "next final, after its utterance ended",
     "realtime": "next partial",
@@ -64,11 +70,12 @@ def quantiles(values: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), p95
 
 
-async def measure(url: str, faults: list[str], runs: int) -> list[dict[str, Any]]:
+async def measure(url: str, faults: list[str], runs: int, *, in_ingress: bool = False) -> list[dict[str, Any]]:
     rows = []
+    where = {"app": IN_INGRESS_APP, "ingress_replicas": 1} if in_ingress else {}
     for i in range(runs):
         for fault in faults:
-            run = await run_fault(fault, url, SHARED, api_key="key-a")
+            run = await run_fault(fault, url, SHARED, api_key="key-a", **where)
             row = {
                 "fault": fault,
                 "run": i + 1,
@@ -102,20 +109,31 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3, help="runs of each fault (default 3)")
     ap.add_argument("--faults", default=",".join(FAULTS), help=f"some of {','.join(FAULTS)}")
-    ap.add_argument("--label", default="cpu-2core")
+    ap.add_argument("--in-ingress", action="store_true", help="the sessions hosted in the ingress (serve_config.yaml)")
+    ap.add_argument("--label", default=None, help="default cpu-2core (cpu-2core-in-ingress with --in-ingress)")
     args = ap.parse_args()
     faults = [f for f in args.faults.split(",") if f]
     if unknown := set(faults) - set(FAULTS):
         raise SystemExit(f"unknown faults: {', '.join(sorted(unknown))}")
+    if args.in_ingress and "host" in faults:
+        raise SystemExit(
+            "--in-ingress: no host fault (the sessions' host is the ingress); --faults main,realtime,ingress"
+        )
+    label = args.label or ("cpu-2core-in-ingress" if args.in_ingress else "cpu-2core")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     began = time.time()
     with running_app() as url:
-        rows = asyncio.run(measure(url, faults, args.runs))
+        if args.in_ingress:
+            with second_app(url, IN_INGRESS_APP, IN_INGRESS_ARGS) as inhost:
+                rows = asyncio.run(measure(inhost, faults, args.runs, in_ingress=True))
+        else:
+            rows = asyncio.run(measure(url, faults, args.runs))
     table = report(rows, faults, args.runs)
     print(table)
-    out = ROOT / "bench-results" / f"faults-{args.label}"
+    out = ROOT / "bench-results" / f"faults-{label}"
     machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "load": os.getloadavg()}
-    command = f"scripts/measure_faults.py --runs {args.runs} --faults {','.join(faults)}"
+    layout = " --in-ingress" if args.in_ingress else ""
+    command = f"scripts/measure_faults.py{layout} --runs {args.runs} --faults {','.join(faults)}"
     meta = {"command": command, "started": time.strftime("%Y-%m-%d %H:%M", time.gmtime(began)), "machine": machine}
     out.with_suffix(".json").write_text(json.dumps({**meta, "runs": rows}, indent=2) + "\n")
     out.with_suffix(".md").write_text(
