@@ -9,7 +9,9 @@
 //
 // Scenarios: "stream" (Start, wait until `clipSeconds` of audio went out and the last final came,
 // screenshot, Stop, read the finals; with `dropAtSeconds` and `prefix`, the proxy cuts every
-// connection once that much audio went out, as a network drop would, and the page must resume),
+// connection once that much audio went out, as a network drop would, and the page must resume;
+// with `killAtSeconds` and `killMarker`, the driver writes that file once that much audio went out,
+// the test kills a process of the app, and the page must resume),
 // "pause" (Pause sends no audio, Resume sends again, Stop ends the session), "no-token" (the page
 // explains how to get one), "bad-token" (Start fails with a clear message).
 
@@ -169,6 +171,14 @@ async function main() {
         await page.waitForFunction((s) => Number(document.body.dataset.audioSent) >= s, args.dropAtSeconds);
         result.finalsBeforeDrop = Number(await page.getAttribute("body", "data-finals"));
         result.dropped = proxy.dropAll();
+        await page.waitForSelector('body[data-resumes="1"][data-state="streaming"]');
+        result.statusAfterResume = await page.textContent("#status");
+      }
+      if (args.killAtSeconds) {
+        // a crash on the server's side: the test kills the process once the marker file appears
+        await page.waitForFunction((s) => Number(document.body.dataset.audioSent) >= s, args.killAtSeconds);
+        result.finalsBeforeDrop = Number(await page.getAttribute("body", "data-finals"));
+        fs.writeFileSync(args.killMarker, "kill");
         await page.waitForSelector('body[data-resumes="1"][data-state="streaming"]');
         result.statusAfterResume = await page.textContent("#status");
       }

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import time
 import wave
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +79,34 @@ def drive(**args: Any) -> dict[str, Any]:
         text=True,
         timeout=150,
     )
-    assert done.stdout.strip(), f"the driver printed nothing (exit {done.returncode}): {done.stderr[-2000:]}"
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return _result(done.returncode, done.stdout, done.stderr)
+
+
+def drive_and_kill(kill: Callable[[], None], marker: Path, **args: Any) -> dict[str, Any]:
+    """:func:`drive` with ``killAtSeconds``: ``kill()`` runs when the driver says the moment has come."""
+    driver = subprocess.Popen(
+        ["node", str(HERE / "drive_page.mjs"), json.dumps({**args, "killMarker": str(marker)})],
+        cwd=HERE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists() and driver.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if marker.exists():
+            kill()
+        stdout, stderr = driver.communicate(timeout=150)
+    finally:
+        driver.kill()
+    assert marker.exists(), f"the page never reached {args['killAtSeconds']} s of audio: {stdout[-2000:]}"
+    return _result(driver.returncode, stdout, stderr)
+
+
+def _result(code: int | None, stdout: str, stderr: str) -> dict[str, Any]:
+    assert stdout.strip(), f"the driver printed nothing (exit {code}): {stderr[-2000:]}"
+    result: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
     assert not result.get("error"), json.dumps(result, indent=1)
     return result
 
@@ -137,6 +164,55 @@ def test_a_network_drop_mid_speech_is_resumed_with_nothing_lost(serve_url: str, 
     assert result["seqs"] == list(range(1, len(result["seqs"]) + 1)), result["seqs"]  # each final once, in order
     assert result["finalsBeforeDrop"] < len(result["finals"]), result  # finals came after the resume too
     assert result["state"] == "ended" and result["status"].startswith("ended (stopped)"), result["status"]
+    assert not [line for line in result["console"] if "WebSocket" not in line], result["console"]
+
+
+@pytest.fixture(scope="module")
+def in_ingress_url(serve_url: str) -> Iterator[str]:
+    """An app with serve_config.yaml's layout (the sessions in its one ingress replica) beside the
+    shared one, at /inhost-page (the page works under Serve's route prefix)."""
+    from tests.serve_app import IN_INGRESS_ARGS, second_app
+
+    with second_app(serve_url, "inhost-page", IN_INGRESS_ARGS) as url:
+        yield url
+
+
+@pytest.mark.usefixtures("browser_tools")
+def test_a_crash_of_the_process_hosting_the_session_is_resumed_with_nothing_lost(
+    in_ingress_url: str, jfk_wav: tuple[Path, float], tmp_path: Path
+) -> None:
+    """The one ingress replica, which holds the page's sockets and its session, killed (SIGKILL) 5 s
+    into the clip: the page retries until Serve has replaced it, resumes the session from the store
+    with the audio it kept, and every final comes once, in order."""
+    import asyncio
+    import os
+    import signal
+
+    from tests.faults import replica_pids
+
+    def kill() -> None:
+        (pid,) = asyncio.run(replica_pids("Ingress", "inhost-page")).values()
+        os.kill(pid, signal.SIGKILL)
+
+    wav, seconds = jfk_wav
+    result = drive_and_kill(
+        kill,
+        tmp_path / "kill-now",
+        base=in_ingress_url,
+        token=mint(in_ingress_url),
+        scenario="stream",
+        wav=str(wav),
+        clipSeconds=seconds,
+        killAtSeconds=5.0,
+        timeoutMs=90000,
+    )
+    assert result["resumes"] == 1 and result["statusAfterResume"].startswith("resumed"), result
+    text = " ".join(result["finals"])
+    assert "country" in text.lower() and wer(JFK, text) <= 0.3, result["finals"]
+    assert result["seqs"] == list(range(1, len(result["seqs"]) + 1)), result["seqs"]  # each final once, in order
+    assert result["finalsBeforeDrop"] < len(result["finals"]), result  # finals came after the resume too
+    assert result["state"] == "ended" and result["status"].startswith("ended (stopped)"), result["status"]
+    # the failed reconnects while no replica answered are the browser's own WebSocket errors, no more
     assert not [line for line in result["console"] if "WebSocket" not in line], result["console"]
 
 
