@@ -239,6 +239,13 @@ class ServerSettings(_Strict):
         description="a partial decodes only the audio after the committed words (false: the utterance from its "
         "start, whose cost grows with it; kept to measure the difference)",
     )
+    partial_commit_margin_s: float = Field(
+        0.5,
+        ge=0.0,
+        le=3.0,
+        description="a partial's word becomes stable only once the audio heard runs this long past its end "
+        "(a word judged on too little audio after it, the first words of an utterance above all, is often wrong)",
+    )
     speculative_finals: bool = Field(
         True, description="start the main model when a pause begins, so the final is ready when the pause ends it"
     )

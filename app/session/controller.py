@@ -116,6 +116,7 @@ class StreamSession:
             last_speech_end=lambda: self._segmenter.last_speech_end,
             previous_text=lambda: self._finals.last_text,
             tail_only=settings.partials_tail_only,
+            commit_margin=int(settings.partial_commit_margin_s * SAMPLE_RATE),
             timeout_s=settings.realtime_model.timeout_s,
         )
         self._finals = FinalWorker(

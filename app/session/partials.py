@@ -83,11 +83,13 @@ class PartialRunner:
         main: Transcriber | None = None,
         language: SessionLanguage | None = None,
         tail_only: bool = True,
+        commit_margin: int = 0,
         timeout_s: float = 30.0,
     ) -> None:
         """``language``: the session's language state (the session's options, and no fallback to
         ``main`` when absent); ``main``: the main model, for partials the realtime model cannot make;
-        ``timeout_s``: a call that takes longer is given up (its partial is not shown)."""
+        ``commit_margin``: samples of audio a partial must have heard past a word's end before the word
+        may become stable; ``timeout_s``: a call that takes longer is given up (its partial is not shown)."""
         self.session_id = session_id
         self._realtime = realtime
         self._main = main
@@ -106,6 +108,7 @@ class PartialRunner:
         self._previous_text = previous_text  # the session's last final: a fresh utterance's prompt
         self._tasks: set[asyncio.Task[None]] = set()
         self.tail_only = tail_only
+        self._commit_margin = commit_margin
         self._timeout_s = timeout_s
 
     def cancel(self) -> None:
@@ -187,7 +190,7 @@ class PartialRunner:
         utt, tail = asked.utterance, asked.tail
         heard = clean(transcript, len(asked.audio), continues=not tail.fresh)
         words = results.shift(tidy_partial(heard.words), tail.start)
-        hyp = utt.agreement.update(words, from_start=tail.fresh)
+        hyp = utt.agreement.update(words, from_start=tail.fresh, settled_by=asked.end - self._commit_margin)
         utt.shown_end = asked.end
         if not hyp.words:
             return

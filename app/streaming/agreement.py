@@ -68,12 +68,19 @@ class LocalAgreement:
         self._stable.extend(self._previous[:keep])
         self._previous = self._previous[keep:]
 
-    def update(self, words: Sequence[WordTiming], *, from_start: bool = True) -> Hypothesis:
+    def update(
+        self, words: Sequence[WordTiming], *, from_start: bool = True, settled_by: int | None = None
+    ) -> Hypothesis:
         """Feed the newest hypothesis; returns the stable prefix and the rest. ``from_start``: the
-        hypothesis covers the utterance from its start (else only a tail after the stable words)."""
+        hypothesis covers the utterance from its start (else only a tail after the stable words);
+        ``settled_by``: only words that end by this offset may become stable (the ones after it agree
+        but were heard with too little audio after them: they wait for the next hypothesis)."""
         tail = self._after_stable(words) if from_start else self._after_committed(words)
         previous_tail = self._previous
         agreed = common_prefix_len(tail, previous_tail)
+        if settled_by is not None:
+            while agreed and tail[agreed - 1].end > settled_by:
+                agreed -= 1
         self._stable.extend(tail[:agreed])
         self._previous = tuple(tail[agreed:])
         return Hypothesis(stable=tuple(self._stable), tentative=self._previous)

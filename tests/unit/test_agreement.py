@@ -59,3 +59,20 @@ def test_growth_commits_in_order() -> None:
 def test_common_prefix_len() -> None:
     assert common_prefix_len(words("a b c"), words("a b d")) == 2
     assert common_prefix_len([], words("a")) == 0
+
+
+def test_agreed_words_heard_with_too_little_audio_after_them_wait() -> None:
+    # the first words of an utterance, heard twice on 0.2 s more audio, agree on a mishearing
+    # ("Like your" for "what your"): they stay tentative until the audio runs past them
+    la = LocalAgreement()
+    la.update(words("like your"), settled_by=0)
+    hyp = la.update(words("like your"), settled_by=4000)  # "like" ends at 3900, "your" at 7900
+    assert [w.text for w in hyp.stable] == ["like"]
+    assert [w.text for w in hyp.tentative] == ["your"]
+    # a rewrite of the held word is still possible; the stable word is not
+    hyp = la.update(words("like you're country"), settled_by=6000)
+    assert [w.text for w in hyp.stable] == ["like"]
+    assert [w.text for w in hyp.tentative] == ["you're", "country"]
+    hyp = la.update(words("like you're country can"), settled_by=20000)
+    assert [w.text for w in hyp.stable] == ["like", "you're", "country"]
+    assert [w.text for w in hyp.tentative] == ["can"]
