@@ -106,8 +106,9 @@ class Ingress:
         )
 
     async def check_health(self) -> None:
-        # the pool must answer; a session host restarting after a crash is not this replica's fault
-        # (replacing it would cut every socket it holds); /healthz reports it as "degraded"
+        # with a pool: it must answer; a session host restarting after a crash is not this replica's
+        # fault (replacing it would cut every socket it holds); /healthz reports it as "degraded".
+        # With the sessions hosted here there is nothing to ask.
         await self.directory.refresh()
         self._heap.tick()  # what Ray's threads freed, back to the system (app/heap.py)
 
