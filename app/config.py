@@ -69,6 +69,15 @@ class ModelSettings(_Strict):
     )
     without_timestamps: bool = Field(False, description="decode text only, without timestamp tokens")
     beam_size: int = Field(1, ge=1, le=10)
+    first_pass_tokens_per_s: float | None = Field(
+        6.0,
+        ge=1.0,
+        le=50.0,
+        description="greedy decoding (beam_size 1) only: decode first with a cap of 8 + this many tokens a "
+        "second of audio, and again with the full cap only when that pass was cut short with no "
+        "repetition loop in it (the decoder loops on short windows and each token costs; speech is "
+        "~3-6 tokens a second); null: one pass",
+    )
     temperature: float = Field(0.0, ge=0.0, le=1.0)
     word_timestamps: bool = True
     timeout_s: float = Field(

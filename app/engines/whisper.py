@@ -97,6 +97,7 @@ class WhisperEngine:
             temperature=settings.temperature,
             without_timestamps=settings.without_timestamps,
             pad_silence=settings.window_fill == "silence",
+            first_pass_tokens_per_s=settings.first_pass_tokens_per_s,
         )
         self._trimmed = WindowDecoder(self._model, replace(decode, padding_s=settings.window_padding_s))
         # the full window stacked is faster-whisper's transcribe() batched: its zero fill too

@@ -37,6 +37,9 @@ FULL_WINDOW_FRAMES = 3000
 #: loop the padding lets start costs a fraction of the 448-token maximum
 MAX_TOKENS_PER_S = 20.0
 MIN_NEW_TOKENS = 32
+#: the first pass of a greedy decode (``DecodeOptions.first_pass_tokens_per_s``) may write this many
+#: tokens more than its rate allows: the start-of-text timestamp, the closing one and end of text
+FIRST_PASS_MIN_TOKENS = 8
 #: tokens of context (key terms, initial prompt) before the start of transcript: faster-whisper's
 #: bound, half of Whisper's 448-token context
 MAX_CONTEXT_TOKENS = 223
@@ -57,6 +60,22 @@ class DecodeOptions:
     #: fill the window after the audio with the log-mel value of silence (Whisper's own
     #: padding); False: with 0, as faster-whisper's ``pad_or_trim`` does
     pad_silence: bool = False
+    #: greedy decoding only: decode first with a cap of ``FIRST_PASS_MIN_TOKENS`` + this many tokens a
+    #: second of audio, and again with the full cap only when the first pass reached its cap with
+    #: neither a loop nor text past the audio's end to cut (``None``: one pass, the full cap)
+    first_pass_tokens_per_s: float | None = None
+
+
+def generation_length(prompt_tokens: int, new_tokens: int, model_max: int) -> tuple[int, int]:
+    """CTranslate2's ``max_length`` for a decode that may write ``new_tokens`` after a prompt of
+    ``prompt_tokens``, and how many it may then write.
+
+    CTranslate2's Whisper stops at ``max_length - prompt_tokens + 1`` new tokens and also at half of
+    ``max_length`` (Whisper's own ``sample_len``, half its text context): a ``max_length`` of prompt +
+    N allowed about N / 2 (measured on 4.8; tests/model/test_whisper_engine.py).
+    """
+    length = min(model_max, max(2 * new_tokens, prompt_tokens + new_tokens - 1))
+    return length, max(1, min(length // 2, length - prompt_tokens + 1))
 
 
 def compression_ratio(text: str) -> float:
@@ -207,32 +226,22 @@ class WindowDecoder:
         return out
 
     def _generate(self, items: list[_Item], encoder_output: Any, want_words: bool) -> list[Transcript]:
-        model = self._model
         tokenizer, suppress = self._tokenizer(items[0].language or "en", items[0].request.task)
         prompts = [self._prompt(item) for item in items]
         longest_s = max(item.request.audio.shape[0] for item in items) / SAMPLE_RATE
-        max_new = MIN_NEW_TOKENS + math.ceil(MAX_TOKENS_PER_S * longest_s)
-        max_length = min(int(model.max_length), len(prompts[0]) + max_new)
-        results = model.model.generate(
-            encoder_output,
-            prompts,
-            max_length=max_length,
-            return_scores=True,
-            return_no_speech_prob=True,
-            suppress_blank=True,
-            suppress_tokens=suppress,
-            max_initial_timestamp_index=50,
-            **self._sampling(),
-        )
-        decoded = [
-            self._tokens(item, result, tokenizer, max_length - len(prompt))
-            for item, prompt, result in zip(items, prompts, results, strict=True)
-        ]
+        full_new = MIN_NEW_TOKENS + math.ceil(MAX_TOKENS_PER_S * longest_s)
+        first_new = self._first_pass_tokens(longest_s)
+        max_new = full_new if first_new is None or first_new >= full_new else first_new
+        decoded = self._decode_tokens(items, prompts, encoder_output, tokenizer, suppress, max_new)
+        if max_new < full_new and not all(settled for _, _, _, settled in decoded):
+            # a first pass cut short where no loop was found: speech this dense needs the full cap
+            # (greedy decoding writes the same tokens up to any cap, so only the cap changed)
+            decoded = self._decode_tokens(items, prompts, encoder_output, tokenizer, suppress, full_new)
         words: list[tuple[WordTiming, ...]] = [() for _ in items]
-        if want_words and any(text for text, _, _ in decoded):
-            words = self._align(items, [segments for _, segments, _ in decoded], encoder_output, tokenizer)
+        if want_words and any(text for text, _, _, _ in decoded):
+            words = self._align(items, [segments for _, segments, _, _ in decoded], encoder_output, tokenizer)
         out = []
-        for item, (text, _, stats), item_words in zip(items, decoded, words, strict=True):
+        for item, (text, _, stats, _), item_words in zip(items, decoded, words, strict=True):
             avg_logprob, no_speech_prob = stats
             out.append(
                 Transcript(
@@ -247,6 +256,37 @@ class WindowDecoder:
             )
         return out
 
+    def _first_pass_tokens(self, audio_s: float) -> int | None:
+        """New tokens the first pass may write, or None when there is one pass (beam search, sampling:
+        their text up to a cap is not the text the full cap would give)."""
+        rate = self._options.first_pass_tokens_per_s
+        if rate is None or self._options.beam_size != 1 or self._options.temperature > 0:
+            return None
+        return FIRST_PASS_MIN_TOKENS + math.ceil(rate * audio_s)
+
+    def _decode_tokens(
+        self,
+        items: list[_Item],
+        prompts: list[list[int]],
+        encoder_output: Any,
+        tokenizer: Any,
+        suppress: list[int],
+        max_new: int,
+    ) -> list[tuple[str, list[dict[str, Any]], tuple[float, float], bool]]:
+        max_length, max_new = generation_length(len(prompts[0]), max_new, int(self._model.max_length))
+        results = self._model.model.generate(
+            encoder_output,
+            prompts,
+            max_length=max_length,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=suppress,
+            max_initial_timestamp_index=50,
+            **self._sampling(),
+        )
+        return [self._tokens(item, result, tokenizer, max_new) for item, result in zip(items, results, strict=True)]
+
     def _sampling(self) -> dict[str, Any]:
         if self._options.temperature > 0:
             # one sample: a single temperature and no fallback ladder
@@ -260,24 +300,29 @@ class WindowDecoder:
 
     def _tokens(
         self, item: _Item, result: Any, tokenizer: Any, max_new: int
-    ) -> tuple[str, list[dict[str, Any]], tuple[float, float]]:
-        """Text, segments for alignment and (avg_logprob, no_speech_prob) of one decode, loops cut."""
+    ) -> tuple[str, list[dict[str, Any]], tuple[float, float], bool]:
+        """Text, segments for alignment, (avg_logprob, no_speech_prob) of one decode, loops cut, and
+        whether the decode is settled: it ended by itself before ``max_new`` tokens, or a loop or text
+        past the audio's end was cut from it."""
         tokens = list(result.sequences_ids[0])
         # the average log-probability of the whole decode, recovered as faster-whisper does
         avg_logprob = float(result.scores[0]) * len(tokens) / (len(tokens) + 1)
         audio_s = item.request.audio.shape[0] / SAMPLE_RATE
+        capped = len(tokens) >= max_new - 1
         kept = cut_past_end(tokens, tokenizer.timestamp_begin, tokenizer.eot, audio_s)
+        settled = not capped or len(kept) < len(tokens)
         text_tokens = [t for t in kept if t < tokenizer.eot]
         if text_tokens:
             words, word_tokens = tokenizer.split_to_word_tokens(text_tokens)
-            cut = loop_start(words, min_copies=2 if len(tokens) >= max_new - 1 else 3)
+            cut = loop_start(words, min_copies=2 if capped else 3)
             if cut is not None:
                 keep = sum(len(w) for w in word_tokens[:cut])
                 kept = _keep_text_tokens(kept, keep, tokenizer.eot)
                 text_tokens = text_tokens[:keep]
+                settled = True
         segments = _segments(kept, tokenizer, audio_s)
         text = spoken(tokenizer.decode(text_tokens))
-        return text, segments if text else [], (avg_logprob, float(result.no_speech_prob))
+        return text, segments if text else [], (avg_logprob, float(result.no_speech_prob)), settled
 
     def _align(
         self, items: list[_Item], segments: list[list[dict[str, Any]]], encoder_output: Any, tokenizer: Any

@@ -9,14 +9,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from app.audio.files import load_audio
 from app.config import ModelSettings
-from app.engines import WhisperEngine, WhisperTranscriber
+from app.engines import WhisperEngine, WhisperTranscriber, whisper_window
 from app.engines.repetition import cut_past_end, loop_start
+from app.engines.whisper_window import generation_length
 from app.transcript import SAMPLE_RATE, Audio, TranscribeRequest, Transcript
 
 JFK = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
@@ -70,6 +72,13 @@ def test_text_after_a_timestamp_past_the_end_is_cut() -> None:
     assert cut_past_end(tokens, ts, eot, audio_s=2.72) == [ts, 1, 2, 3]
     assert cut_past_end(tokens, ts, eot, audio_s=5.0) == tokens
     assert cut_past_end([ts, 1, 2, ts + 300], ts, eot, audio_s=2.0) == [ts, 1, 2, ts + 300]  # nothing follows
+
+
+def test_generation_length_lets_a_decode_write_the_tokens_asked_for() -> None:
+    # CTranslate2 stops at max_length - prompt + 1 new tokens and at max_length / 2
+    assert generation_length(1, 20, 448) == (40, 20)
+    assert generation_length(30, 20, 448) == (49, 20)
+    assert generation_length(200, 300, 448) == (448, 224)  # the model's own bound wins
 
 
 # ---------------------------------------------------------------------------- real model
@@ -243,3 +252,76 @@ def test_a_loaded_engine_caps_numpys_blas_pool_at_its_cpu_threads(engine_for: En
     blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
     assert blas, "numpy has no BLAS pool to cap"
     assert all(pool["num_threads"] == 1 for pool in blas), blas
+
+
+# the end of "ask not what your country" after the speech before it as a prompt: tiny.en loops on it
+LOOPING_PROMPT = "And so my fellow Americans, ask not what your country"
+
+
+def jfk_windows(audio: Audio) -> Iterator[tuple[Audio, str | None]]:
+    for start_s in (0.3, 2.9, 5.5, 7.0, 8.5):
+        for seconds in (0.5, 1.0, 2.0, 3.0):
+            window = audio[int(start_s * SAMPLE_RATE) : int((start_s + seconds) * SAMPLE_RATE)]
+            yield window, None
+            yield window, LOOPING_PROMPT
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("new_tokens", [12, 30])
+def test_ctranslate2_writes_the_tokens_generation_length_allows(
+    new_tokens: int, engine_for: EngineFor, clip: Callable[[str], Audio]
+) -> None:
+    engine = engine_for("trimmed")
+    model = engine._model
+    audio = clip("jfk.flac")[int(5.5 * SAMPLE_RATE) : int(6.0 * SAMPLE_RATE)]
+    features = model.feature_extractor(audio)[:, :50]
+    window = np.zeros((1, features.shape[0], 350), dtype=np.float32)
+    window[0, :, :50] = features
+    tokenizer = engine._trimmed._tokenizer("en", "transcribe")[0]
+    prompt = [tokenizer.sot_prev, *tokenizer.encode(" " + LOOPING_PROMPT), *tokenizer.sot_sequence]
+    length, allowed = generation_length(len(prompt), new_tokens, int(model.max_length))
+    result = model.model.generate(model.encode(window), [prompt], max_length=length, beam_size=1)
+    assert allowed == new_tokens
+    assert len(result[0].sequences_ids[0]) == allowed  # it loops to the cap
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("rate", [6.0, 1.0])
+def test_a_greedy_first_pass_writes_the_one_pass_text(
+    rate: float, clip: Callable[[str], Audio], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """6 tokens a second: most windows end in the first pass; 1: the dense ones run a second."""
+    caps: list[int] = []
+    decode_tokens = whisper_window.WindowDecoder._decode_tokens
+
+    def spy(self: whisper_window.WindowDecoder, *args: Any) -> Any:
+        caps.append(args[-1])  # max_new: the tokens this pass may write
+        return decode_tokens(self, *args)
+
+    one = WhisperEngine(ModelSettings(window="trimmed", window_padding_s=3, first_pass_tokens_per_s=None))
+    two = WhisperEngine(ModelSettings(window="trimmed", window_padding_s=3, first_pass_tokens_per_s=rate))
+    monkeypatch.setattr(whisper_window.WindowDecoder, "_decode_tokens", spy)
+    try:
+        passes = []
+        for audio, prompt in jfk_windows(clip("jfk.flac")):
+            request = TranscribeRequest(audio=audio, initial_prompt=prompt)
+            expected = one.transcribe(request)
+            caps.clear()
+            got = two.transcribe(request)
+            assert (got.text, [w.text for w in got.words]) == (expected.text, [w.text for w in expected.words])
+            assert caps[0] == whisper_window.FIRST_PASS_MIN_TOKENS + np.ceil(rate * audio.shape[0] / SAMPLE_RATE)
+            passes.append(len(caps))
+        if rate == 6.0:
+            assert passes.count(1) >= 0.9 * len(passes), passes
+        else:
+            assert 2 in passes, passes
+    finally:
+        one.close()
+        two.close()
+
+
+@pytest.mark.model
+def test_the_first_pass_is_for_greedy_decoding_only(clip: Callable[[str], Audio]) -> None:
+    settings = ModelSettings(window="trimmed", window_padding_s=5, beam_size=5, first_pass_tokens_per_s=6.0)
+    with WhisperEngine(settings) as engine:
+        assert engine._trimmed._first_pass_tokens(2.0) is None
