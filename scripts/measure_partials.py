@@ -16,6 +16,7 @@ finals. Writes ``bench-results/partials-<label>.json``.
 
     .venv/bin/python scripts/measure_partials.py --label tail
     .venv/bin/python scripts/measure_partials.py --label full --full
+    .venv/bin/python scripts/measure_partials.py --label one-pass --first-pass none
 """
 
 from __future__ import annotations
@@ -132,6 +133,11 @@ def main() -> None:
     ap.add_argument("--long", action="store_true", help="also the 44 s continuous reading (costs by length)")
     ap.add_argument("--padding-s", type=float, default=None, help="the realtime model's window_padding_s")
     ap.add_argument("--context-words", type=int, default=None, help="committed words a tail call hears again")
+    ap.add_argument(
+        "--first-pass",
+        default=None,
+        help="the realtime model's first_pass_tokens_per_s ('none': one pass at the full cap; default: the config's)",
+    )
     args = ap.parse_args()
     import yaml
 
@@ -139,6 +145,9 @@ def main() -> None:
     rt = ModelSettings.model_validate({**config["realtime_model"], "niceness": 0, "num_workers": 1})
     if args.padding_s is not None:
         rt = rt.model_copy(update={"window_padding_s": args.padding_s})
+    if args.first_pass is not None:
+        first_pass = None if args.first_pass.lower() == "none" else float(args.first_pass)
+        rt = rt.model_copy(update={"first_pass_tokens_per_s": first_pass})
     if args.context_words is not None:
         import app.streaming.tail as tail_module
 
@@ -163,6 +172,7 @@ def main() -> None:
         "interval_s": args.interval_s,
         "padding_s": rt.window_padding_s,
         "context_words": args.context_words,
+        "first_pass_tokens_per_s": rt.first_pass_tokens_per_s,
     }
     for name, audio in inputs:
         recording = Recording(engine)
