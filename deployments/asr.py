@@ -1,16 +1,21 @@
 """MainASR: the main model behind ``@serve.batch`` (RealtimeASR, with its scheduler, is
 ``deployments/realtime.py``).
 
-Requests from every session host are gathered into batches of up to ``batch_size`` within
-``batch_wait_timeout_s`` (both live-reconfigurable through ``user_config``), first come first
-served; how a batch runs is the model's ``batch_strategy``: parallel calls on ``num_workers``
-(CPU) or one stacked CTranslate2 batch (GPU).
+First come first served, in one of two ways, by the model's ``batch_strategy``:
+
+* ``parallel`` (CPU): each request is a call of its own, ``num_workers`` at once, and its answer
+  goes back the moment its call ends. A batch would only make a short final wait for the longest
+  of its batch (eight utterances that end together are eight finals at once);
+* ``stacked`` (GPU): requests from every session are gathered into batches of up to
+  ``batch_size`` within ``batch_wait_timeout_s`` (both live-reconfigurable through
+  ``user_config``), each one CTranslate2 batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ray import serve
@@ -32,14 +37,19 @@ class ASR(Batched):
         if settings.niceness:
             os.nice(settings.niceness)  # capped at 19 by the OS
         self.engine = WhisperEngine(settings)  # warms up with one call
+        self._calls = ThreadPoolExecutor(max_workers=settings.num_workers, thread_name_prefix="main-call")
         self.start_batching(settings)
 
     async def transcribe(self, request: TranscribeRequest) -> Transcript:
+        if self.settings.batch_strategy == "parallel":
+            self.observe_batch(1)
+            loop = asyncio.get_running_loop()
+            results: list[Transcript] = await loop.run_in_executor(self._calls, self.engine.transcribe_batch, [request])
+            return results[0]
         result: Transcript = await self._batched(request)
         return result
 
-    # several batches may run at once: on CPU a batch's requests run on the model's num_workers and
-    # CTranslate2 queues the rest, so a new request never waits for a whole earlier batch to finish
+    # several stacked batches may run at once: one decoding while the next is gathered
     @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.01, max_concurrent_batches=4)
     async def _batched(self, requests: list[TranscribeRequest]) -> list[Transcript]:
         self.observe_batch(len(requests))
