@@ -259,8 +259,8 @@ LOOPING_PROMPT = "And so my fellow Americans, ask not what your country"
 
 
 def jfk_windows(audio: Audio) -> Iterator[tuple[Audio, str | None]]:
-    for start_s in (0.3, 2.9, 5.5, 7.0, 8.5):
-        for seconds in (0.5, 1.0, 2.0, 3.0):
+    for start_s in (0.3, 5.5, 8.5):
+        for seconds in (0.5, 1.0, 3.0):
             window = audio[int(start_s * SAMPLE_RATE) : int((start_s + seconds) * SAMPLE_RATE)]
             yield window, None
             yield window, LOOPING_PROMPT
