@@ -143,6 +143,7 @@ DETAIL_COLUMNS = (
     "utterance_end after speech median (s)",
     "final after utterance_end median (s)",
     "word emission median by third of the stream (s)",
+    "words a final showed first: n, median / p95 (s)",
     "partials per session",
     "machine busy cores",
     "CPU s by process (top 6; client)",
@@ -158,11 +159,20 @@ def _detail_row(r: dict[str, Any]) -> str:
         _s(r["endpoint"]["median"]),
         _s(r["after_endpoint"]["median"]),
         " / ".join(_s(v) for v in r["word_emission_by_part"]),
+        _first_in_final(r.get("first_in_final")),
         f"{partials:.0f}",
         _s(r["procs"]["machine_busy_cores"]),
         ", ".join(f"{name} {cpu:.0f}" for name, cpu in top) + f"; client {r['procs']['client_cpu_s'] or 0:.0f}",
     ]
     return "| " + " | ".join(cells) + " |"
+
+
+def _first_in_final(stats: dict[str, Any] | None) -> str:
+    if stats is None:
+        return "—"  # a result from before this was counted
+    if not stats["n"]:
+        return "0"
+    return f"{stats['n']}, {_s(stats['median'])} / {_s(stats['p95'])}"
 
 
 def _s(value: float | None) -> str:

@@ -7,7 +7,8 @@ start of the session's stream, see :mod:`bench.session` for the clock):
 * word emission: a ground-truth word (:mod:`bench.corpus`) is *emitted* by the first partial or final
   that holds a word with the same normalised text whose ``[start, end]`` overlaps the ground-truth
   word's ``[start, end]`` widened by ``TOLERANCE_S``; latency = arrival - the ground-truth word's end.
-  Words no message ever holds are counted as never shown;
+  Words no message ever holds are counted as never shown; those a final shows first (no partial
+  before it held them) are counted apart (``first_in_final``: how many, and their latency);
 * first partial: per clip, from the clip's first ground-truth word start to the first partial holding
   a word inside the clip's speech (widened by ``TOLERANCE_S``);
 * final: per non-empty final, from the end of its speech (the last ground-truth word inside its audio
@@ -63,6 +64,7 @@ class RoundScore:
     word_emission: dict[str, Any]
     words_total: int
     words_never_shown: int
+    first_in_final: dict[str, Any]  # the words a final showed first (no partial before it): their latency
     never_shown: list[str]  # "word@end_s" of each word some session never showed, with how many sessions
     slowest_words: list[str]  # the words of the largest latencies, "word@end_s: latency"
     word_emission_by_part: list[float | None]
@@ -87,15 +89,19 @@ Lane = tuple[BenchStream, GroundTruth]
 def score_round(lanes: Sequence[Lane], records: list[SessionRecord]) -> RoundScore:
     """``lanes[i]`` is what ``records[i]`` streamed."""
     emitted: list[tuple[TruthWord, float]] = []
+    by_final: list[float] = []
     never: Counter[str] = Counter()
     for (_, truth), record in zip(lanes, records, strict=True):
         shown = _shown_words(record)
         for word in truth.words:
-            at = _first_emission(word, shown.get(word.key, ()))
-            if at is None:
+            first = _first_emission(word, shown.get(word.key, ()))
+            if first is None:
                 never[f"{word.key}@{word.end_s:.2f}"] += 1
-            else:
-                emitted.append((word, at - word.end_s))
+                continue
+            at, final = first
+            emitted.append((word, at - word.end_s))
+            if final:
+                by_final.append(at - word.end_s)
     slowest = sorted(emitted, key=lambda e: -e[1])[:SLOWEST]
     first, missing = _first_partials(lanes, records)
     final, endpoint, after = _final_latencies(lanes, records)
@@ -108,6 +114,7 @@ def score_round(lanes: Sequence[Lane], records: list[SessionRecord]) -> RoundSco
         word_emission=stats([lat for _, lat in emitted]),
         words_total=sum(len(truth.words) for _, truth in lanes),
         words_never_shown=sum(never.values()),
+        first_in_final=stats(by_final),
         never_shown=[f"{word} x{count}" for word, count in sorted(never.items())],
         slowest_words=[f"{w.key}@{w.end_s:.2f}: {lat:.2f}" for w, lat in slowest],
         word_emission_by_part=_by_part(emitted, duration_s),
@@ -144,24 +151,26 @@ def _verdict(score: RoundScore, records: list[SessionRecord]) -> list[str]:
 
 # ---------------------------------------------------------------------------- word emission
 
-Shown = dict[str, list[tuple[float, float, float]]]  # key -> (arrival, start, end) in arrival order
+Shown = dict[str, list[tuple[float, float, float, bool]]]  # key -> (arrival, start, end, final), arrival order
 
 
 def _shown_words(record: SessionRecord) -> Shown:
     shown: Shown = defaultdict(list)
     for timed in record.messages:
         if isinstance(timed.msg, p.PartialResult | p.FinalResult):
+            final = isinstance(timed.msg, p.FinalResult)
             for w in timed.msg.data.words:
                 for key in normalize(w.word).split():
-                    shown[key].append((timed.at, w.start, w.end))
+                    shown[key].append((timed.at, w.start, w.end, final))
     return shown
 
 
-def _first_emission(word: TruthWord, shown: Any) -> float | None:
+def _first_emission(word: TruthWord, shown: Any) -> tuple[float, bool] | None:
+    """(arrival, whether a final) of the first message that holds ``word``."""
     lo, hi = word.start_s - TOLERANCE_S, word.end_s + TOLERANCE_S
-    for at, start, end in shown:
+    for at, start, end, final in shown:
         if start <= hi and end >= lo:
-            return float(at)
+            return float(at), final
     return None
 
 
