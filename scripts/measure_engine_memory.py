@@ -23,6 +23,7 @@ import os
 import random
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -95,13 +96,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-s", type=float, default=8.0, help="longest request (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--trim", action="store_true", help="malloc_trim(0) after every call")
+    parser.add_argument(
+        "--per-call",
+        action="store_true",
+        help="each request its own call on a pool of num_workers threads (MainASR on CPU), not one batch",
+    )
+    parser.add_argument("--first-pass", help="first_pass_tokens_per_s for this run ('none': one pass)")
     parser.add_argument("--json", type=Path, help="also write the samples here")
     args = parser.parse_args(argv)
 
     from app.config import ModelSettings
     from app.engines import WhisperEngine
 
-    settings = ModelSettings.model_validate(model_settings(args.config, args.model))
+    spec = model_settings(args.config, args.model)
+    if args.first_pass is not None:
+        spec["first_pass_tokens_per_s"] = None if args.first_pass == "none" else float(args.first_pass)
+    settings = ModelSettings.model_validate(spec)
+    pool = ThreadPoolExecutor(max_workers=settings.num_workers) if args.per_call else None
     stream = build_stream(DEFAULT_MANIFEST).audio
     rng = random.Random(args.seed)
     rss0, pss0 = memory_mb()
@@ -125,7 +136,10 @@ def main(argv: list[str] | None = None) -> int:
             at = rng.randrange(0, stream.shape[0] - n)
             prompt = rng.choice(PROMPTS) if args.model == "realtime" and rng.random() < 0.7 else None
             requests.append(TranscribeRequest(audio=stream[at : at + n].copy(), initial_prompt=prompt))
-        engine.transcribe_batch(requests)
+        if pool is not None:
+            list(pool.map(lambda request: engine.transcribe_batch([request]), requests))
+        else:
+            engine.transcribe_batch(requests)
         if args.trim:
             t0 = time.perf_counter()
             _LIBC.malloc_trim(0)
@@ -156,6 +170,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"{f'  malloc_trim {trim_s * 1000 / trims:.1f} ms' if trims else ''}",
                 flush=True,
             )
+    time.sleep(0.5)  # the engine's own trim once it falls idle (app/heap.py)
+    rss, pss = memory_mb()
+    print(f"idle 0.5 s later: RSS {rss:.0f} PSS {pss:.0f} MB")
+    _LIBC.malloc_trim(0)
+    rss, pss = memory_mb()
+    used, free, mapped = heap_mb()
+    print(f"after malloc_trim(0): RSS {rss:.0f} PSS {pss:.0f} MB, heap used {used:.0f} free {free:.0f} MB")
+    if pool is not None:
+        pool.shutdown()
     engine.close()
     if args.json:
         args.json.write_text(

@@ -54,7 +54,17 @@ from bench.soak_score import (
 from bench_stream import DEFAULT_KEY, command_line, log
 
 from app.client import SttClient
+from app.heap import PERIODIC_TRIM_INTERVAL_S
 from app.transcript import SAMPLE_RATE
+
+#: idle memory is what a replica holds once it has given back what it freed (app/heap.py): a model
+#: engine trims within ENGINE_TRIM_INTERVAL_S of its last call, an ingress replica or session host
+#: every PERIODIC_TRIM_INTERVAL_S from its 10 s health check. A snapshot taken sooner reads a
+#: replica's working set under load or after its trim by chance (5 s did: MainASR read 340 MB at
+#: the end of a soak whose load snapshots were 313-335 MB).
+SETTLE_S = PERIODIC_TRIM_INTERVAL_S + 10.0
+#: the end also gets a snapshot this soon after the last session, untrimmed, for comparison
+EARLY_IDLE_S = 5.0
 
 
 @dataclass
@@ -66,7 +76,7 @@ class SoakConfig:
     seed: int = 0
     chunk_ms: float = 100.0
     options: dict[str, Any] = field(default_factory=dict)
-    settle_s: float = 5.0  # idle wait before the first and the last memory snapshot
+    settle_s: float = SETTLE_S  # idle wait before the first and the last memory snapshot
 
 
 @dataclass
@@ -96,7 +106,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--warmup-s", type=float, default=30.0, help="unmeasured sessions of this much audio first (0: none)"
     )
     parser.add_argument(
-        "--settle-s", type=float, default=5.0, help="idle wait before the first and the last memory snapshot"
+        "--settle-s",
+        type=float,
+        default=SETTLE_S,
+        help="idle wait before the first and the last memory snapshot (default %(default)s: every heap trimmed)",
     )
     parser.add_argument("--max-latency-drift-s", type=float, default=Thresholds.latency_drift_s)
     parser.add_argument("--max-growth-mb", type=float, default=Thresholds.memory_growth_mb)
@@ -158,7 +171,10 @@ async def run_soak(url: str, api_key: str, pcm: bytes, config: SoakConfig, *, ro
             periodic.cancel()
             await asyncio.gather(periodic, return_exceptions=True)
         wall_s = now()
-        await asyncio.sleep(config.settle_s)
+        if config.settle_s > EARLY_IDLE_S:  # what an idle snapshot read before the replicas' trims
+            await asyncio.sleep(EARLY_IDLE_S)
+            await snapshot(f"idle {EARLY_IDLE_S:g} s")
+        await asyncio.sleep(config.settle_s - (EARLY_IDLE_S if config.settle_s > EARLY_IDLE_S else 0.0))
         await snapshot("idle")
     return SoakRun([run for runs in lanes for run in runs], snapshots, sampler.result(), wall_s)
 
