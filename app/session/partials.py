@@ -122,7 +122,7 @@ class PartialRunner:
         route = self._language.partial_route()
         if utt is None or not options.features.interim_results or route is None:
             return
-        if not self.policy.should_run(utt.start, now, self._last_speech_end()):
+        if not self.policy.should_run(utt.start, now):
             return
         if self.tail_only:
             tail = plan_tail(utt.start, utt.agreement.stable)

@@ -5,13 +5,6 @@ A session asks once ``interval`` of new audio has come since its last request, w
 queued one in the scheduler, so work never goes stale). The interval is the scheduler's: every
 reply says how often every session should ask now (:mod:`app.streaming.scheduler`), so under load
 all sessions' partials thin out together.
-
-One request does not wait for the interval: once the speaker pauses (the VAD's last speech frame is
-:data:`PAUSE_ASK` behind the audio) and no request has heard that speech's end, the session asks at
-once. Under load the interval is most of a second, and the words said just before a pause were then
-often first shown by the final (the utterance ends 0.6 s into the pause, and a partial still in
-flight then is dropped): in one benchmark round of eight streams, 13 of the 59 words shown more
-than 1 s late were such words.
 """
 
 from __future__ import annotations
@@ -22,9 +15,6 @@ from app.transcript import SAMPLE_RATE
 
 #: requests a session may have out at once: one running and one waiting
 MAX_OUTSTANDING = 2
-#: silence after the VAD's last speech frame (which already trails the word by Silero's hold) after
-#: which a partial that has not heard the speech's end is asked at once
-PAUSE_ASK = SAMPLE_RATE // 10
 
 
 @dataclass(slots=True)
@@ -51,14 +41,10 @@ class PartialPolicy:
         """A new utterance: forget the last request's position (not the interval)."""
         self._last_end = -1
 
-    def should_run(self, utterance_start: int, now: int, speech_end: int | None = None) -> bool:
-        """Whether to ask now; ``speech_end``: the end of the latest speech the VAD heard (None: none)."""
+    def should_run(self, utterance_start: int, now: int) -> bool:
         if self._outstanding >= MAX_OUTSTANDING or now - utterance_start < self.min_audio:
             return False
-        if self._last_end < 0 or now - self._last_end >= self._interval:
-            return True
-        # a pause: ask once for the speech before it, whatever the interval
-        return speech_end is not None and self._last_end < speech_end <= now - PAUSE_ASK
+        return self._last_end < 0 or now - self._last_end >= self._interval
 
     def started(self, end: int) -> None:
         self._outstanding += 1

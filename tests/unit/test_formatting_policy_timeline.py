@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from app.options import FormattingOptions
 from app.session.timeline import Timeline
 from app.streaming.formatting import format_text
-from app.streaming.policy import PAUSE_ASK, PartialPolicy
+from app.streaming.policy import PartialPolicy
 from app.transcript import SAMPLE_RATE
 
 
@@ -54,25 +54,3 @@ def test_timeline_adds_paused_gaps_back() -> None:
     tl.add_gap(SAMPLE_RATE * 2, SAMPLE_RATE)  # more discarded at the same point
     assert tl.discarded_samples == SAMPLE_RATE * 4
     assert tl.seconds(SAMPLE_RATE * 3) == 7.0
-
-
-def test_policy_asks_at_once_when_the_speaker_pauses() -> None:
-    pol = PartialPolicy(min_interval=1600, max_interval=16000, min_audio=4000)
-    pol.finished(interval_s=0.8)  # under load: a request every 0.8 s of audio
-    assert pol.should_run(0, 8000)
-    pol.started(8000)
-    pol.finished(interval_s=0.8)
-    # speech goes on past the last request, then stops at 10000: not due by the interval until 20800
-    assert not pol.should_run(0, 10000, speech_end=10000)
-    assert not pol.should_run(0, 10000 + PAUSE_ASK - 1, speech_end=10000)  # not a pause yet
-    assert pol.should_run(0, 10000 + PAUSE_ASK, speech_end=10000)
-    pol.started(10000 + PAUSE_ASK)
-    pol.finished(interval_s=0.8)
-    assert not pol.should_run(0, 14000, speech_end=10000)  # that pause's speech was heard: once only
-    assert pol.should_run(0, 10000 + PAUSE_ASK + 12800, speech_end=10000)  # the interval as before
-    # no speech heard (None), or speech before the last request: the interval alone
-    assert not pol.should_run(0, 14000, speech_end=None)
-    assert not pol.should_run(0, 14000, speech_end=9000)
-    pol.started(20000)
-    pol.started(20100)
-    assert not pol.should_run(0, 30000, speech_end=29000)  # two out: no more, pause or not

@@ -15,7 +15,7 @@ from app.metrics import NullMetrics
 from app.options import SessionOptions
 from app.session.partials import MAX_TAIL, PartialRunner, Utterance
 from app.session.timeline import Timeline
-from app.streaming.policy import PAUSE_ASK, PartialPolicy
+from app.streaming.policy import PartialPolicy
 from app.streaming.scheduler import PartialReply, PartialRequest
 from app.transcript import SAMPLE_RATE, Transcript, WordTiming
 from tests.fakes.models import FakeClock
@@ -175,23 +175,3 @@ async def test_no_previous_final_or_a_translated_one_gives_no_prompt() -> None:
         await stream(model, seconds=1.0, previous_text=previous, options=options)
         fresh = [prompt for start, _, prompt in model.windows if start == 0]
         assert fresh and all(prompt is None for prompt in fresh)
-
-
-class Loaded(ScriptedTail):
-    """The scheduler under load: every reply asks for a partial a second at most."""
-
-    async def partial(self, request: PartialRequest) -> PartialReply:
-        reply = await super().partial(request)
-        return PartialReply(reply.transcript, 1.0)
-
-
-async def test_a_pause_is_heard_at_once_not_at_the_next_interval() -> None:
-    speech_until = round(2.55 * SAMPLE_RATE)  # the speaker stops just after an interval's request
-    model = Loaded(until=speech_until)
-    shown = await stream(model, seconds=3.2, speech_until=speech_until)
-    ends = [end for _, end, _ in model.windows]
-    # asked once the pause is PAUSE_ASK old (the next 100 ms chunk), not a second after the last request
-    asked = [end for end in ends if speech_until + PAUSE_ASK <= end < speech_until + PAUSE_ASK + SAMPLE_RATE // 10]
-    assert len(asked) == 1
-    spoken = [t for i, t in enumerate(TRUTH) if (i + 1) * WORD - 800 <= speech_until]
-    assert [w.word for w in shown[-1].data.words] == spoken  # the words before the pause, all shown
