@@ -9,7 +9,7 @@ export RAY_TMPDIR ?= /tmp/rtstt-ray
 export HF_HUB_OFFLINE ?= 1
 export PYTHONDONTWRITEBYTECODE ?= 1
 
-.PHONY: setup setup-browser setup-postgres setup-cluster test test-unit check lint typecheck serve bench soak schema clean
+.PHONY: setup setup-malloc setup-browser setup-postgres setup-cluster test test-unit check lint typecheck serve bench soak schema clean
 
 setup: $(VENV)/.installed
 
@@ -23,6 +23,10 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) --no-deps "resemblyzer==0.1.4"
 	touch $@
 
+# serve_config.yaml preloads jemalloc into the app's processes (Debian's libjemalloc2, apt-get, as root)
+setup-malloc:
+	scripts/setup_jemalloc.sh
+
 # the browser tests drive Debian's Chromium (apt-get, as root) with playwright-core (npm ci)
 setup-browser:
 	scripts/setup_browser.sh
@@ -35,7 +39,7 @@ setup-postgres:
 setup-cluster:
 	scripts/setup_cluster.sh
 
-test: setup setup-browser setup-postgres setup-cluster
+test: setup setup-malloc setup-browser setup-postgres setup-cluster
 	$(PY) -m pytest
 
 test-unit: setup
@@ -54,7 +58,7 @@ check: lint typecheck test
 serve: export STT_API_KEYS ?= local:dev-key-change-me
 # signs the short-lived tokens the browser page uses (stt token --page)
 serve: export STT_JWT_SECRET ?= dev-jwt-secret-change-me-0123456789abcdef
-serve: setup
+serve: setup setup-malloc
 	mkdir -p $(RAY_TMPDIR)
 	$(VENV)/bin/ray start --head --num-cpus 2 --include-dashboard=false --temp-dir $(RAY_TMPDIR) --disable-usage-stats
 	trap '$(VENV)/bin/ray stop --force' EXIT INT TERM; $(VENV)/bin/serve run --address auto serve_config.yaml
@@ -63,7 +67,7 @@ serve: setup
 # what N the cores carry (no admission limit; every session the same audio, then independent speakers),
 # then the committed config's admission control: its
 # capacity (limits.max_streams 8) and a burst of 8 more sessions, which must be refused
-bench: setup
+bench: setup setup-malloc
 	$(PY) scripts/bench_stream.py --start-app --max-streams 0 --sessions 1,2,4,6,8,10,12 --label cpu-2core
 	$(PY) scripts/bench_stream.py --start-app --max-streams 0 --speakers independent --sessions 6,8,10 --label cpu-2core-independent
 	$(PY) scripts/bench_stream.py --start-app --speakers independent --sessions 8 --overload 8+8 --label cpu-2core-overload
@@ -72,7 +76,7 @@ bench: setup
 # latency by slice, memory of every process, errors by code, stored vs delivered finals, a verdict
 SOAK_MINUTES ?= 30
 SOAK_SESSIONS ?= 4
-soak: setup
+soak: setup setup-malloc
 	$(PY) scripts/soak.py --start-app --minutes $(SOAK_MINUTES) --sessions $(SOAK_SESSIONS) --label cpu-2core
 
 schema: setup
