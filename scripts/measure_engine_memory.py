@@ -10,8 +10,14 @@ warming up, a line that keeps climbing is a leak.
     .venv/bin/python scripts/measure_engine_memory.py --model realtime --calls 3000
     .venv/bin/python scripts/measure_engine_memory.py --model main --calls 600 --min-s 1 --max-s 15
 
-Run it under the memory settings the deployments get (README "Memory") to compare them:
-``--malloc default`` runs it under glibc's defaults instead.
+It runs on the allocator of its environment: glibc's by default, jemalloc as the replicas get it
+with ``serve_config.yaml``'s ``runtime_env`` (README "Memory")::
+
+    LD_PRELOAD=libjemalloc.so.2 MALLOC_CONF=background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0 \
+        .venv/bin/python scripts/measure_engine_memory.py --model realtime --calls 3000
+
+The trims (``--trim`` and the last reading) are the process's own (:data:`app.heap.MALLOC_TRIM`:
+glibc's ``malloc_trim`` or jemalloc's purge).
 """
 
 from __future__ import annotations
@@ -31,9 +37,17 @@ import yaml
 from bench import ROOT
 from bench.corpus import DEFAULT_MANIFEST, build_stream
 
+from app.heap import ALLOCATOR, MALLOC_TRIM, malloc_library
 from app.transcript import SAMPLE_RATE, TranscribeRequest
 
-ENV_KEYS = ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MKL_DISABLE_FAST_MM")
+ENV_KEYS = (
+    "LD_PRELOAD",
+    "MALLOC_CONF",
+    "MALLOC_ARENA_MAX",
+    "MALLOC_MMAP_THRESHOLD_",
+    "MALLOC_TRIM_THRESHOLD_",
+    "MKL_DISABLE_FAST_MM",
+)
 PROMPTS = ("And so my fellow Americans", "ask not what your country", "She had your dark suit in")
 
 
@@ -70,9 +84,33 @@ _LIBC.mallinfo2.restype = _Mallinfo2
 
 
 def heap_mb() -> tuple[float, float, float]:
-    """glibc's heap over every arena, in MB: (in use in the arenas, free in the arenas, mmapped chunks)."""
+    """The C heap, in MB. glibc, over every arena: (in use in the arenas, free in the arenas, mmapped
+    chunks); jemalloc (``serve_config.yaml`` preloads it): (allocated, resident less allocated, retained)."""
+    if ALLOCATOR == "jemalloc":
+        return _jemalloc_heap_mb()
     info = _LIBC.mallinfo2()
     return info.uordblks / 2**20, info.fordblks / 2**20, info.hblkhd / 2**20
+
+
+def _jemalloc_heap_mb() -> tuple[float, float, float]:
+    mallctl = ctypes.CDLL(malloc_library()).mallctl
+    mallctl.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
+    epoch = ctypes.c_uint64(1)
+    mallctl(b"epoch", None, None, ctypes.byref(epoch), ctypes.sizeof(epoch))  # refresh the statistics
+
+    def read(name: bytes) -> float:
+        value, size = ctypes.c_size_t(0), ctypes.c_size_t(ctypes.sizeof(ctypes.c_size_t))
+        mallctl(name, ctypes.byref(value), ctypes.byref(size), None, 0)
+        return value.value / 2**20
+
+    allocated = read(b"stats.allocated")
+    return allocated, read(b"stats.resident") - allocated, read(b"stats.retained")
+
+
+def trim() -> None:
+    """This process's heap trim (glibc's malloc_trim(0) or jemalloc's purge)."""
+    if MALLOC_TRIM is not None:
+        MALLOC_TRIM()
 
 
 def _cpu_s() -> float:
@@ -95,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-s", type=float, default=0.3, help="shortest request (default %(default)s)")
     parser.add_argument("--max-s", type=float, default=8.0, help="longest request (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--trim", action="store_true", help="malloc_trim(0) after every call")
+    parser.add_argument("--trim", action="store_true", help="trim the heap after every call")
     parser.add_argument(
         "--per-call",
         action="store_true",
@@ -118,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     rss0, pss0 = memory_mb()
     engine = WhisperEngine(settings)
     rss1, pss1 = memory_mb()
-    env = " ".join(f"{k}={os.environ.get(k, '-')}" for k in ENV_KEYS)
+    env = f"malloc {ALLOCATOR}; " + " ".join(f"{k}={os.environ.get(k, '-')}" for k in ENV_KEYS)
     print(
         f"{args.model}: {settings.model} {settings.compute_type}, window {settings.window} "
         f"+{settings.window_padding_s} s, {settings.num_workers} workers x {settings.cpu_threads} threads; {env}"
@@ -142,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             engine.transcribe_batch(requests)
         if args.trim:
             t0 = time.perf_counter()
-            _LIBC.malloc_trim(0)
+            trim()
             trim_s += time.perf_counter() - t0
             trims += 1
         before = done
@@ -167,16 +205,16 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{done:6d} calls {elapsed:5.0f} s {cpu_ms:4.0f} CPU ms/call  RSS {rss:5.0f}  PSS {pss:5.0f}  "
                 f"heap used {used:5.0f} free {free:5.0f} mmapped {mapped:5.0f} MB",
-                f"{f'  malloc_trim {trim_s * 1000 / trims:.1f} ms' if trims else ''}",
+                f"{f'  trim {trim_s * 1000 / trims:.1f} ms' if trims else ''}",
                 flush=True,
             )
     time.sleep(0.5)  # the engine's own trim once it falls idle (app/heap.py)
     rss, pss = memory_mb()
     print(f"idle 0.5 s later: RSS {rss:.0f} PSS {pss:.0f} MB")
-    _LIBC.malloc_trim(0)
+    trim()
     rss, pss = memory_mb()
     used, free, mapped = heap_mb()
-    print(f"after malloc_trim(0): RSS {rss:.0f} PSS {pss:.0f} MB, heap used {used:.0f} free {free:.0f} MB")
+    print(f"after a trim: RSS {rss:.0f} PSS {pss:.0f} MB, heap used {used:.0f} free {free:.0f} MB")
     if pool is not None:
         pool.shutdown()
     engine.close()

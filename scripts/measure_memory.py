@@ -36,9 +36,11 @@ FEATURES = {
 
 
 def table(memory: dict[str, dict[str, float]]) -> tuple[str, float, float]:
-    lines = [f"{'process':28s} {'n':>3} {'RSS MB':>8} {'PSS MB':>8}"]
+    lines = [f"{'process':28s} {'n':>3} {'RSS MB':>8} {'PSS MB':>8}  malloc"]
     for label, row in memory.items():
-        lines.append(f"{label:28s} {int(row['processes']):>3} {row['rss_mb']:>8.0f} {row['pss_mb']:>8.0f}")
+        malloc = "jemalloc" if row.get("jemalloc") == row["processes"] else f"jemalloc {int(row.get('jemalloc', 0))}"
+        malloc = "libc" if not row.get("jemalloc") else malloc
+        lines.append(f"{label:28s} {int(row['processes']):>3} {row['rss_mb']:>8.0f} {row['pss_mb']:>8.0f}  {malloc}")
     rss = sum(r["rss_mb"] for r in memory.values())
     pss = sum(r["pss_mb"] for r in memory.values())
     lines.append(f"{'total':28s} {'':>3} {rss:>8.0f} {pss:>8.0f}")

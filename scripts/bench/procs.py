@@ -104,14 +104,18 @@ class ProcessSampler:
         }
 
     def memory_by_process(self) -> dict[str, dict[str, float]]:
-        """RSS and PSS (MB) now, summed by process label (``Diarizer``, ``raylet`` …), largest first."""
-        out: dict[str, dict[str, float]] = defaultdict(lambda: {"processes": 0, "rss_mb": 0.0, "pss_mb": 0.0})
+        """RSS and PSS (MB) now, summed by process label (``Diarizer``, ``raylet`` …), largest first, with
+        how many of the processes run on jemalloc (:func:`malloc_of`)."""
+        out: dict[str, dict[str, float]] = defaultdict(
+            lambda: {"processes": 0, "jemalloc": 0, "rss_mb": 0.0, "pss_mb": 0.0}
+        )
         for proc in self._matching():
             try:
                 with proc.oneshot():
                     info = proc.memory_full_info()
                     row = out[_label(proc)]
                     row["processes"] += 1
+                    row["jemalloc"] += malloc_of(proc.pid) == "jemalloc"
                     row["rss_mb"] += info.rss / 2**20
                     row["pss_mb"] += getattr(info, "pss", 0) / 2**20
             except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
@@ -121,7 +125,8 @@ class ProcessSampler:
 
     def memory_per_process(self) -> list[dict[str, Any]]:
         """RSS and PSS (MB) of each process now: ``pid``, ``label``, ``rss_mb``, ``pss_mb`` (``None`` where the
-        kernel does not give it), by label then pid. Used by the soak (``scripts/soak.py``)."""
+        kernel does not give it), ``malloc`` (``jemalloc`` where the process maps it, else ``libc``), by
+        label then pid. Used by the soak (``scripts/soak.py``)."""
         rows: list[dict[str, Any]] = []
         for proc in self._matching():
             try:
@@ -134,6 +139,7 @@ class ProcessSampler:
                             "label": _label(proc),
                             "rss_mb": round(info.rss / 2**20, 1),
                             "pss_mb": None if pss is None else round(pss / 2**20, 1),
+                            "malloc": malloc_of(proc.pid),
                         }
                     )
             except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
@@ -196,6 +202,16 @@ class ProcessSampler:
             return [child.pid for child in psutil.Process(self.root_pid).children(recursive=True)]
         except psutil.NoSuchProcess:
             return []
+
+
+def malloc_of(pid: int) -> str:
+    """``jemalloc`` where the process maps libjemalloc (``serve_config.yaml`` preloads it into the
+    application's replicas), else ``libc``."""
+    try:
+        with open(f"/proc/{pid}/maps") as maps:
+            return "jemalloc" if any("libjemalloc" in line for line in maps) else "libc"
+    except OSError:
+        return "libc"
 
 
 def _is_ray(proc: psutil.Process) -> bool:

@@ -77,7 +77,8 @@ def _memory(memory: dict[str, Any]) -> list[str]:
     pids: dict[int, str] = {}
     for s in snapshots:
         for proc in s["processes"]:
-            pids.setdefault(proc["pid"], proc["label"])
+            label = proc["label"] + (" [jemalloc]" if proc.get("malloc") == "jemalloc" else "")
+            pids.setdefault(proc["pid"], label)
     for pid, label in sorted(pids.items(), key=lambda kv: (kv[1], kv[0])):
         cells = []
         for s in snapshots:
